@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { NAME_BYTES_MAX } from './layout.js';
+
+/**
+ * Little-endian field access on a record. Reads check ranges (a u64 above
+ * 2^53 cannot be a value we wrote); writes assert them (a bad value is a bug).
+ */
+
+export function view(record: Uint8Array): DataView {
+  return new DataView(record.buffer, record.byteOffset, record.byteLength);
+}
+
+export function readU64(v: DataView, offset: number): number | undefined {
+  const value = v.getBigUint64(offset, true);
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
+}
+
+export function writeU64(v: DataView, offset: number, value: number): void {
+  assert.ok(Number.isSafeInteger(value) && value >= 0, `u64 field at ${offset} out of range: ${value}`);
+  v.setBigUint64(offset, BigInt(value), true);
+}
+
+export function writeU32(v: DataView, offset: number, value: number): void {
+  assert.ok(Number.isInteger(value) && value >= 0 && value <= 0xffffffff, `u32 field at ${offset} out of range: ${value}`);
+  v.setUint32(offset, value, true);
+}
+
+export function writeU16(v: DataView, offset: number, value: number): void {
+  assert.ok(Number.isInteger(value) && value >= 0 && value <= 0xffff, `u16 field at ${offset} out of range: ${value}`);
+  v.setUint16(offset, value, true);
+}
+
+/** A NUL-padded text field. Returns undefined when bytes follow the first NUL or the text is not valid UTF-8. */
+export function readText(record: Uint8Array, offset: number, bytesMax: number): string | undefined {
+  const field = record.subarray(offset, offset + bytesMax);
+  const end = field.indexOf(0);
+  const used = end === -1 ? field : field.subarray(0, end);
+  if (end !== -1 && field.subarray(end).some((b) => b !== 0)) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(used);
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeText(record: Uint8Array, offset: number, bytesMax: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  assert.ok(bytes.length <= bytesMax && !bytes.includes(0), `text field at ${offset} does not fit: ${JSON.stringify(text)}`);
+  record.fill(0, offset, offset + bytesMax);
+  record.set(bytes, offset);
+}
+
+/**
+ * Lockspace and resource names: 1..48 bytes of printable ASCII without
+ * spaces. Returns the reason a name is refused, or undefined when it is valid.
+ * ':' is allowed (written `\:` on the command line).
+ */
+export function nameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'is empty';
+  if (name.length > NAME_BYTES_MAX) return `is ${name.length} bytes long, at most ${NAME_BYTES_MAX} are allowed`;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return `has a character outside printable ASCII (code ${c}) at position ${i}`;
+  }
+  return undefined;
+}
