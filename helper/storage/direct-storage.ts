@@ -1,0 +1,265 @@
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { AlignedArena, type Slot } from './aligned-arena.js';
+import { StorageError, StorageErrorCode } from './errors.js';
+import { SlotState, type FromWorker, type IoOp, type StorageInfo, type ToWorker, type WorkerSetup } from './io-messages.js';
+
+/**
+ * Direct I/O (O_DIRECT | O_DSYNC) to one lease file or block device, with a
+ * deadline on every I/O and the rules for I/O that cannot be cancelled:
+ *
+ * - the I/O runs in this storage's own worker thread, so a hung device delays
+ *   nothing else in the process;
+ * - past its deadline an I/O has failed for the caller but may still land, so
+ *   its buffer is not reused and its sectors accept no new write until the
+ *   worker reports it finished (one outstanding write per sector);
+ * - close is queued behind every earlier I/O, so the fd is never closed under
+ *   a queued or running I/O.
+ */
+
+export interface OpenOptions {
+  /** Open read-write (init, the helper) or read-only (dump). */
+  readonly writable: boolean;
+  /** Create a regular file (mode 0600) when the path does not exist. */
+  readonly create?: boolean;
+  /** Refuse a symlink as the last path component. */
+  readonly noFollow?: boolean;
+  /** Deadline of every I/O, the open and the close. */
+  readonly ioTimeoutMs: number;
+  /** I/Os queued or running at once; beyond it an I/O fails with STORAGE_QUEUE_FULL. */
+  readonly queueDepthMax?: number;
+  /** Bytes of aligned buffer memory; bounds what hung I/Os can pin. */
+  readonly arenaBytes?: number;
+}
+
+export const QUEUE_DEPTH_MAX_DEFAULT = 64;
+/** Room for two 2000-host areas with 4096-byte sectors (2001 sectors each), rounded up. */
+export const ARENA_BYTES_DEFAULT = 32 * 1024 * 1024;
+export const IO_TIMEOUT_MS_LIMIT = 600_000;
+/** The smallest sector size; alignment when the device does not tell (tmpfs, NFS). */
+const ALIGNMENT_MIN = 512;
+
+interface Pending {
+  readonly op: IoOp;
+  readonly slot: Slot;
+  readonly controlIndex: number;
+  /** Byte range written, while the write may still land. */
+  range: { start: number; end: number } | undefined;
+  readonly resolve: (bytes: number) => void;
+  readonly reject: (error: StorageError) => void;
+  /** The deadline passed: the caller has its error, the worker has not finished yet. */
+  overdue: boolean;
+  readonly timer: NodeJS.Timeout;
+}
+
+export interface StorageStats {
+  /** I/Os the worker has not finished, including those whose deadline passed. */
+  readonly unfinished: number;
+  /** Of those, how many are past their deadline. */
+  readonly overdue: number;
+  /** Aligned buffers pinned by unfinished I/Os. */
+  readonly buffersInUse: number;
+}
+
+export class DirectStorage {
+  private readonly pending = new Map<number, Pending>();
+  private readonly control: Int32Array;
+  private nextId = 1;
+  private closing = false;
+  private failure: StorageError | undefined;
+  private onClosed: (() => void) | undefined;
+
+  private constructor(
+    readonly path: string,
+    readonly info: StorageInfo,
+    /** Offsets and lengths of every I/O must be multiples of this. */
+    readonly alignment: number,
+    private readonly worker: Worker,
+    private readonly arena: AlignedArena,
+    controlBuffer: SharedArrayBuffer,
+    private readonly options: Required<OpenOptions>,
+  ) {
+    this.control = new Int32Array(controlBuffer);
+    worker.on('message', (message: FromWorker) => this.onMessage(message));
+    worker.on('error', (error) => this.onWorkerGone(`I/O worker failed: ${error.message}`));
+    worker.on('exit', (code) => this.onWorkerGone(`I/O worker exited (code ${code})`));
+  }
+
+  static async open(path: string, options: OpenOptions): Promise<DirectStorage> {
+    const full: Required<OpenOptions> = {
+      create: false,
+      noFollow: false,
+      queueDepthMax: QUEUE_DEPTH_MAX_DEFAULT,
+      arenaBytes: ARENA_BYTES_DEFAULT,
+      ...options,
+    };
+    assert.ok(Number.isInteger(full.ioTimeoutMs) && full.ioTimeoutMs >= 1 && full.ioTimeoutMs <= IO_TIMEOUT_MS_LIMIT, `ioTimeoutMs ${full.ioTimeoutMs} outside 1..${IO_TIMEOUT_MS_LIMIT}`);
+    assert.ok(Number.isInteger(full.queueDepthMax) && full.queueDepthMax >= 1 && full.queueDepthMax <= 4096, `queueDepthMax ${full.queueDepthMax} outside 1..4096`);
+    const arena = new AlignedArena(full.arenaBytes);
+    const controlBuffer = new SharedArrayBuffer(full.queueDepthMax * Int32Array.BYTES_PER_ELEMENT);
+    const setup: WorkerSetup = { path, writable: full.writable, create: full.create, noFollow: full.noFollow, memory: arena.memory, control: controlBuffer };
+    const worker = new Worker(new URL('./io-worker.js', import.meta.url), { workerData: setup });
+    const info = await DirectStorage.awaitOpen(path, worker, full.ioTimeoutMs);
+    const alignment = Math.max(ALIGNMENT_MIN, info.logicalBlockSize ?? ALIGNMENT_MIN);
+    return new DirectStorage(path, info, alignment, worker, arena, controlBuffer, full);
+  }
+
+  private static awaitOpen(path: string, worker: Worker, ioTimeoutMs: number): Promise<StorageInfo> {
+    return new Promise((resolve, reject) => {
+      const stopListening = (): void => {
+        clearTimeout(timer);
+        worker.off('error', onError);
+        worker.off('message', onMessage);
+      };
+      const give = (error: StorageError): void => {
+        stopListening();
+        // A worker stuck in open() cannot be stopped; unref it so it does not hold the process.
+        worker.unref();
+        void worker.terminate();
+        reject(error);
+      };
+      const onError = (error: Error): void => give(new StorageError(StorageErrorCode.workerDied, path, `I/O worker failed while opening: ${error.message}`));
+      const onMessage = (message: FromWorker): void => {
+        if (message.type === 'opened') {
+          stopListening();
+          resolve(message.info);
+        } else if (message.type === 'open-failed') {
+          give(new StorageError(message.notStorage ? StorageErrorCode.notStorage : StorageErrorCode.open, path, message.notStorage ? message.message : `cannot open: ${message.code}: ${message.message}`));
+        } else {
+          give(new StorageError(StorageErrorCode.workerDied, path, `unexpected message ${message.type} while opening`));
+        }
+      };
+      const timer = setTimeout(() => give(new StorageError(StorageErrorCode.ioTimeout, path, `open did not complete within ${ioTimeoutMs} ms`)), ioTimeoutMs);
+      worker.on('error', onError);
+      worker.on('message', onMessage);
+    });
+  }
+
+  /** Reads `length` bytes at `position`. Returns fewer only at the end of a regular file. */
+  async read(position: number, length: number): Promise<Uint8Array> {
+    const { slot, bytes } = await this.submit('read', position, length, undefined);
+    const copy = new Uint8Array(bytes);
+    copy.set(this.arena.bytes(slot).subarray(0, bytes));
+    this.arena.release(slot);
+    return copy;
+  }
+
+  async write(position: number, data: Uint8Array): Promise<void> {
+    const { slot, bytes } = await this.submit('write', position, data.byteLength, data);
+    this.arena.release(slot);
+    if (bytes !== data.byteLength) {
+      throw new StorageError(StorageErrorCode.shortWrite, this.path, `write at ${position} transferred ${bytes} of ${data.byteLength} bytes`);
+    }
+  }
+
+  /**
+   * Closes after every queued I/O has finished. If that takes longer than the
+   * io timeout (the device is hung), rejects with STORAGE_IO_TIMEOUT and lets
+   * the worker close the fd whenever the I/Os complete, without holding the
+   * process open.
+   */
+  close(): Promise<void> {
+    if (this.closing) return Promise.reject(new StorageError(StorageErrorCode.closed, this.path, 'already closed'));
+    this.closing = true;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.worker.unref();
+        reject(new StorageError(StorageErrorCode.ioTimeout, this.path, `close waits for ${this.stats.unfinished} unfinished I/O(s) past ${this.options.ioTimeoutMs} ms`));
+      }, this.options.ioTimeoutMs);
+      this.onClosed = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      if (this.failure) this.onClosed();
+      else this.post({ type: 'close' });
+    });
+  }
+
+  get stats(): StorageStats {
+    let overdue = 0;
+    for (const p of this.pending.values()) if (p.overdue) overdue++;
+    return { unfinished: this.pending.size, overdue, buffersInUse: this.arena.slotsInUse };
+  }
+
+  private submit(op: IoOp, position: number, length: number, data: Uint8Array | undefined): Promise<{ slot: Slot; bytes: number }> {
+    const refuse = (code: StorageErrorCode, reason: string): Promise<never> => Promise.reject(new StorageError(code, this.path, reason));
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closing) return refuse(StorageErrorCode.closed, `${op} after close`);
+    if (!Number.isSafeInteger(position) || position < 0 || position % this.alignment !== 0) return refuse(StorageErrorCode.misaligned, `${op} offset ${position} is not a multiple of ${this.alignment}`);
+    if (!Number.isSafeInteger(length) || length <= 0 || length % this.alignment !== 0) return refuse(StorageErrorCode.misaligned, `${op} length ${length} is not a positive multiple of ${this.alignment}`);
+    const range = op === 'write' ? { start: position, end: position + length } : undefined;
+    if (range && this.overlapsOutstandingWrite(range)) return refuse(StorageErrorCode.writeOutstanding, `write at ${position}+${length} overlaps a write that has not finished`);
+    const controlIndex = this.control.findIndex((state) => state === SlotState.free);
+    if (controlIndex === -1) return refuse(StorageErrorCode.queueFull, `${this.options.queueDepthMax} I/Os are unfinished`);
+    const slot = this.arena.allocate(length);
+    if (!slot) return refuse(StorageErrorCode.buffersExhausted, `no free ${length}-byte aligned buffer (${this.arena.slotsInUse} pinned by unfinished I/O)`);
+    if (data) this.arena.bytes(slot).set(data);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.onDeadline(id), this.options.ioTimeoutMs);
+      this.pending.set(id, { op, slot, controlIndex, range, resolve: (bytes) => resolve({ slot, bytes }), reject, overdue: false, timer });
+      Atomics.store(this.control, controlIndex, SlotState.queued);
+      this.post({ type: 'io', id, op, position, byteOffset: slot.byteOffset, length, controlIndex, alignment: this.alignment });
+    });
+  }
+
+  private onDeadline(id: number): void {
+    const p = this.pending.get(id);
+    if (!p || p.overdue) return;
+    p.overdue = true;
+    const cancelled = Atomics.compareExchange(this.control, p.controlIndex, SlotState.queued, SlotState.cancelled) === SlotState.queued;
+    // A cancelled I/O never reaches the kernel: its sectors are free again at once. Its buffer
+    // and slot stay pinned until the worker acknowledges, which is harmless.
+    if (cancelled) p.range = undefined;
+    const where = cancelled ? 'it was still queued behind an unfinished I/O and is cancelled' : 'it is in the kernel and may still land';
+    p.reject(new StorageError(StorageErrorCode.ioTimeout, this.path, `${p.op} did not complete within ${this.options.ioTimeoutMs} ms; ${where}`));
+  }
+
+  private onMessage(message: FromWorker): void {
+    if (message.type === 'closed') {
+      this.onClosed?.();
+      return;
+    }
+    if (message.type !== 'done' && message.type !== 'failed' && message.type !== 'skipped') return;
+    const p = this.pending.get(message.id);
+    assert.ok(p, `I/O worker reported unknown request ${message.id}`);
+    this.pending.delete(message.id);
+    clearTimeout(p.timer);
+    Atomics.store(this.control, p.controlIndex, SlotState.free);
+    if (p.overdue) {
+      // The caller has its timeout already; only now, with the I/O finished, may the buffer be reused.
+      this.arena.release(p.slot);
+      return;
+    }
+    if (message.type === 'skipped') assert.fail('I/O skipped although its deadline has not passed');
+    if (message.type === 'done') {
+      p.resolve(message.bytes); // the caller copies out and releases the slot
+      return;
+    }
+    this.arena.release(p.slot);
+    p.reject(new StorageError(StorageErrorCode.ioError, this.path, `${p.op} failed: ${message.code}: ${message.message}`));
+  }
+
+  private onWorkerGone(reason: string): void {
+    if (this.failure) return;
+    this.failure = new StorageError(StorageErrorCode.workerDied, this.path, reason);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      if (!p.overdue) p.reject(this.failure);
+    }
+    // The worker is gone, and with it every I/O it could still have issued.
+    this.pending.clear();
+    this.onClosed?.();
+  }
+
+  private overlapsOutstandingWrite(range: { start: number; end: number }): boolean {
+    for (const p of this.pending.values()) {
+      if (p.range && p.range.start < range.end && range.start < p.range.end) return true;
+    }
+    return false;
+  }
+
+  private post(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './direct-storage.js';
+export * from './errors.js';
+export type { StorageInfo } from './io-messages.js';

@@ -1,0 +1,56 @@
+/**
+ * Messages between a DirectStorage (main thread) and its I/O worker. The
+ * worker owns the file descriptor; buffers live in the shared arena and are
+ * named by offset; each queued I/O has a slot in the shared control array
+ * whose state lets the main thread cancel an I/O that has not started.
+ */
+
+export const SlotState = {
+  free: 0,
+  queued: 1,
+  running: 2,
+  cancelled: 3,
+} as const;
+
+export interface WorkerSetup {
+  readonly path: string;
+  readonly writable: boolean;
+  readonly create: boolean;
+  readonly noFollow: boolean;
+  readonly memory: WebAssembly.Memory;
+  /** Int32Array over this: one SlotState per queue slot. */
+  readonly control: SharedArrayBuffer;
+}
+
+export interface StorageInfo {
+  readonly kind: 'file' | 'block';
+  readonly sizeBytes: number;
+  /** The device's logical block size from sysfs; undefined when unknown (tmpfs, NFS). */
+  readonly logicalBlockSize: number | undefined;
+  /** "major:minor" of the device holding the data. */
+  readonly device: string;
+}
+
+export type IoOp = 'read' | 'write';
+
+export interface IoRequest {
+  readonly type: 'io';
+  readonly id: number;
+  readonly op: IoOp;
+  readonly position: number;
+  readonly byteOffset: number;
+  readonly length: number;
+  readonly controlIndex: number;
+  /** Alignment the worker asserts for position, length and buffer address. */
+  readonly alignment: number;
+}
+
+export type ToWorker = IoRequest | { readonly type: 'close' };
+
+export type FromWorker =
+  | { readonly type: 'opened'; readonly info: StorageInfo }
+  | { readonly type: 'open-failed'; readonly code: string; readonly message: string; readonly notStorage: boolean }
+  | { readonly type: 'done'; readonly id: number; readonly bytes: number }
+  | { readonly type: 'failed'; readonly id: number; readonly code: string; readonly message: string }
+  | { readonly type: 'skipped'; readonly id: number }
+  | { readonly type: 'closed' };
