@@ -1,0 +1,134 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DirectStorage, StorageError } from '../../dist/helper/storage/index.js';
+import { attachLoopDevice } from '../../dist/bench/support/loop-device.js';
+import { workDir } from '../support/tmp.js';
+
+async function storageError(promise: Promise<unknown>): Promise<StorageError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StorageError);
+  return error as StorageError;
+}
+
+const dir = workDir('storage');
+afterAll(() => dir.remove());
+
+describe('direct storage on a regular file', () => {
+  it('writes and reads back sectors, and reads short at the end of the file', async () => {
+    const storage = await DirectStorage.open(join(dir.path, 'a.img'), { writable: true, create: true, ioTimeoutMs: 5000 });
+    expect(storage.info.kind).toBe('file');
+    expect(storage.info.logicalBlockSize).toBe(512); // the work disk's logical block size, from sysfs
+    const data = new Uint8Array(1024).map((_, i) => i & 0xff);
+    await storage.write(512, data);
+    expect(Array.from(await storage.read(512, 1024))).toEqual(Array.from(data));
+    const tail = await storage.read(0, 4096);
+    expect(tail.byteLength).toBe(1536);
+    expect(storage.stats).toEqual({ unfinished: 0, overdue: 0, buffersInUse: 0 });
+    await storage.close();
+    await expect(storage.read(0, 512)).rejects.toMatchObject({ code: 'STORAGE_CLOSED' });
+  });
+
+  it('refuses misaligned offsets and lengths before any I/O', async () => {
+    const storage = await DirectStorage.open(join(dir.path, 'b.img'), { writable: true, create: true, ioTimeoutMs: 5000 });
+    expect((await storageError(storage.read(100, 512))).code).toBe('STORAGE_MISALIGNED');
+    expect((await storageError(storage.write(0, new Uint8Array(100)))).code).toBe('STORAGE_MISALIGNED');
+    await storage.close();
+  });
+
+  it('reports open failures with their cause', async () => {
+    const missing = await storageError(DirectStorage.open(join(dir.path, 'missing.img'), { writable: false, ioTimeoutMs: 5000 }));
+    expect(missing.code).toBe('STORAGE_OPEN');
+    expect(missing.message).toMatch(/ENOENT/);
+    mkdirSync(join(dir.path, 'adir'));
+    const directory = await storageError(DirectStorage.open(join(dir.path, 'adir'), { writable: false, ioTimeoutMs: 5000 }));
+    expect(['STORAGE_OPEN', 'STORAGE_NOT_FILE_OR_DEVICE']).toContain(directory.code);
+    writeFileSync(join(dir.path, 'target.img'), '');
+    symlinkSync(join(dir.path, 'target.img'), join(dir.path, 'link.img'));
+    const link = await storageError(DirectStorage.open(join(dir.path, 'link.img'), { writable: false, noFollow: true, ioTimeoutMs: 5000 }));
+    expect(link.message).toMatch(/ELOOP/);
+  });
+
+  it('gives an open that blocks (a FIFO without writer) a deadline', async () => {
+    const fifo = join(dir.path, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const started = performance.now();
+    const error = await storageError(DirectStorage.open(fifo, { writable: false, ioTimeoutMs: 200 }));
+    expect(error.code).toBe('STORAGE_IO_TIMEOUT');
+    expect(performance.now() - started).toBeLessThan(3000);
+    // Release the worker stuck in open() so it can exit.
+    writeFileSync(fifo, '');
+  });
+
+  it('bounds aligned buffer memory', async () => {
+    const storage = await DirectStorage.open(join(dir.path, 'c.img'), { writable: true, create: true, ioTimeoutMs: 5000, arenaBytes: 65536 });
+    expect((await storageError(storage.read(0, 131072))).code).toBe('STORAGE_BUFFERS_EXHAUSTED');
+    await storage.close();
+  });
+});
+
+describe('direct storage on block devices', () => {
+  it('takes the alignment of a 4096-byte-sector loop device from sysfs', async () => {
+    const loop = attachLoopDevice(join(dir.path, 'loop4k.img'), 8 * 1024 * 1024, 4096);
+    try {
+      const storage = await DirectStorage.open(loop.path, { writable: true, ioTimeoutMs: 5000 });
+      expect(storage.info).toMatchObject({ kind: 'block', logicalBlockSize: 4096, sizeBytes: 8 * 1024 * 1024, device: loop.device });
+      expect(storage.alignment).toBe(4096);
+      expect((await storageError(storage.read(512, 512))).code).toBe('STORAGE_MISALIGNED');
+      await storage.write(4096, new Uint8Array(4096).fill(0xab));
+      expect((await storage.read(4096, 4096))[4095]).toBe(0xab);
+      await storage.close();
+    } finally {
+      loop.detach();
+    }
+  });
+
+  it('takes 512 from a 512-byte-sector loop device', async () => {
+    const loop = attachLoopDevice(join(dir.path, 'loop512.img'), 1024 * 1024, 512);
+    try {
+      const storage = await DirectStorage.open(loop.path, { writable: false, ioTimeoutMs: 5000 });
+      expect(storage.info.logicalBlockSize).toBe(512);
+      expect((await storage.read(512, 512)).byteLength).toBe(512);
+      await storage.close();
+    } finally {
+      loop.detach();
+    }
+  });
+
+  it('knows no logical block size for tmpfs and aligns to 512 there', async () => {
+    const shm = workDirOnShm();
+    try {
+      const storage = await DirectStorage.open(join(shm, 'x.img'), { writable: true, create: true, ioTimeoutMs: 5000 });
+      expect(storage.info.logicalBlockSize).toBeUndefined();
+      expect(storage.alignment).toBe(512);
+      await storage.close();
+    } finally {
+      execFileSync('rm', ['-rf', shm]);
+    }
+  });
+});
+
+describe('the I/O worker', () => {
+  it('asserts buffer alignment itself, whatever the caller sends', async () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    const control = new SharedArrayBuffer(4);
+    const worker = new Worker(new URL('../../dist/helper/storage/io-worker.js', import.meta.url), {
+      workerData: { path: join(dir.path, 'w.img'), writable: true, create: true, noFollow: false, memory, control },
+    });
+    const opened = await new Promise<{ type: string }>((resolve) => worker.once('message', resolve));
+    expect(opened.type).toBe('opened');
+    new Int32Array(control)[0] = 1; // queued
+    const failure = new Promise<Error>((resolve) => worker.once('error', resolve));
+    worker.postMessage({ type: 'io', id: 1, op: 'read', position: 0, byteOffset: 512, length: 4096, controlIndex: 0, alignment: 4096 });
+    expect((await failure).message).toMatch(/buffer not aligned to 4096/);
+  });
+});
+
+function workDirOnShm(): string {
+  return execFileSync('mktemp', ['-d', '/dev/shm/vmlease-test-XXXXXX'], { encoding: 'utf8' }).trim();
+}
