@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+import { AssertionError } from 'node:assert';
+import { FormatError } from '../helper/format/index.js';
+import { InitRefusal } from '../helper/areas/index.js';
+import { StorageError } from '../helper/storage/index.js';
+import type { Command } from './command.js';
+import { dumpCommand } from './commands/dump.js';
+import { initLockspaceCommand, initResourceCommand } from './commands/init-area.js';
+import { ExitStatus, UsageError } from './exit-status.js';
+
+const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, dumpCommand];
+
+function overview(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'usage: vmlease COMMAND [ARGS...]        vmlease COMMAND --help',
+    '',
+    'vmlease keeps virtual machines on shared storage exclusive with leases on that storage.',
+    'Commands available in this build:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Exit status: 0 ok, 1 error, 2 usage, 3 lease busy, 4 refused, 5 storage error, 6 lease lost.',
+  ].join('\n');
+}
+
+/** One line on stderr naming what failed and why; the exit status says what kind of failure. */
+function fail(name: string, error: unknown): number {
+  const line = (text: string): void => void process.stderr.write(`vmlease ${name}: ${text}\n`);
+  if (error instanceof UsageError) {
+    line(`${error.message} (see 'vmlease ${name} --help')`);
+    return ExitStatus.usage;
+  }
+  if (error instanceof StorageError) {
+    line(`storage error: ${error.code}: ${error.message}`);
+    return ExitStatus.storage;
+  }
+  if (error instanceof FormatError) {
+    line(`bad lease record: ${error.code}: ${error.message}`);
+    return ExitStatus.storage;
+  }
+  if (error instanceof InitRefusal) {
+    line(`refused: ${error.message}; use --force to overwrite it`);
+    return ExitStatus.error;
+  }
+  if (error instanceof AssertionError) throw error; // a bug: crash loudly with the stack
+  line(`error: ${(error as Error).message}`);
+  return ExitStatus.error;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${overview()}\n`);
+    return name === undefined ? ExitStatus.usage : ExitStatus.ok;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    process.stderr.write(`vmlease: unknown command ${JSON.stringify(name)}\n${overview()}\n`);
+    return ExitStatus.usage;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${command.usage}\n`);
+    return ExitStatus.ok;
+  }
+  try {
+    return await command.run(args);
+  } catch (error) {
+    return fail(name, error);
+  }
+}
+
+// Exit explicitly: a storage worker stuck in a hung system call must not keep the tool alive.
+main(process.argv.slice(2)).then(
+  (status) => process.exit(status),
+  (error: unknown) => {
+    process.stderr.write(`vmlease: internal error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(ExitStatus.error);
+  },
+);

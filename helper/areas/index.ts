@@ -1,0 +1,2 @@
+export * from './area-reader.js';
+export * from './area-writer.js';
