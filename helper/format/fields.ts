@@ -37,7 +37,7 @@ export function readText(record: Uint8Array, offset: number, bytesMax: number): 
   const used = end === -1 ? field : field.subarray(0, end);
   if (end !== -1 && field.subarray(end).some((b) => b !== 0)) return undefined;
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(used);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(used);
   } catch {
     return undefined;
   }

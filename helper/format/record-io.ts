@@ -75,12 +75,22 @@ export function encodeRecord<T>(
   writeBody: (record: Uint8Array, v: DataView) => void,
   decode: (record: Uint8Array, expect: RecordExpectation, place: RecordPlace) => T,
 ): Uint8Array {
+  assert.ok(
+    kind === 'leader' ? blockHostId === 0 : Number.isInteger(blockHostId) && blockHostId >= 1 && blockHostId <= identity.hostsMax,
+    `${kind} record for host id ${blockHostId} outside the area's host ids 1..${identity.hostsMax}`,
+  );
   const sector = new Uint8Array(identity.sectorSize);
   encodeHeader(sector, { ...identity, kind, blockHostId });
   writeBody(sector, view(sector));
   sealRecord(sector);
   const expect: RecordExpectation = { ...identity, kind, blockHostId };
-  decode(sector, expect, { area: 'record being written', block: `${kind} of host id ${blockHostId}` });
+  try {
+    decode(sector, expect, { area: 'record being written', block: `${kind} of host id ${blockHostId}` });
+  } catch (error) {
+    // Writing a record that its own reader refuses is a bug, never an expected failure.
+    if (error instanceof FormatError) assert.fail(`refusing to write a record that fails its check: ${error.message}`);
+    throw error;
+  }
   return sector;
 }
 
