@@ -69,11 +69,19 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Exit explicitly: a storage worker stuck in a hung system call must not keep the tool alive.
-main(process.argv.slice(2)).then(
-  (status) => process.exit(status),
-  (error: unknown) => {
-    process.stderr.write(`vmlease: internal error: ${(error as Error).stack ?? String(error)}\n`);
-    process.exit(ExitStatus.error);
-  },
-);
+/** Resolves once everything written so far has left the process (stdout to a pipe is asynchronous). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+// Exit explicitly, after flushing: a storage worker stuck in a hung system
+// call must not keep the tool alive, and a large --json document must not be cut short.
+async function exit(status: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(status);
+}
+
+main(process.argv.slice(2)).then(exit, (error: unknown) => {
+  process.stderr.write(`vmlease: internal error: ${(error as Error).stack ?? String(error)}\n`);
+  return exit(ExitStatus.error);
+});
