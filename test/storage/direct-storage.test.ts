@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { constants, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,38 @@ describe('direct storage on a regular file', () => {
     expect(storage.stats).toEqual({ unfinished: 0, overdue: 0, buffersInUse: 0 });
     await storage.close();
     await expect(storage.read(0, 512)).rejects.toMatchObject({ code: 'STORAGE_CLOSED' });
+  });
+
+  it('opens with O_DIRECT and O_DSYNC', async () => {
+    const path = join(dir.path, 'flags.img');
+    const storage = await DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 5000 });
+    const fds = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === path;
+      } catch {
+        return false;
+      }
+    });
+    expect(fds).toHaveLength(1);
+    const flags = Number.parseInt(/^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fds[0]}`, 'utf8'))![1]!, 8);
+    expect(flags & constants.O_DIRECT).toBe(constants.O_DIRECT);
+    expect(flags & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    expect(flags & 0o3).toBe(constants.O_RDWR); // O_ACCMODE
+    await storage.close();
+  });
+
+  it('lends a read buffer to a consumer without copying, and reclaims it even if the consumer throws', async () => {
+    const storage = await DirectStorage.open(join(dir.path, 'lend.img'), { writable: true, create: true, ioTimeoutMs: 5000 });
+    await storage.write(0, new Uint8Array(4096).fill(7));
+    expect(await storage.readWith(0, 4096, (bytes) => bytes.reduce((a, b) => a + b, 0))).toBe(7 * 4096);
+    expect(storage.stats.buffersInUse).toBe(0);
+    await expect(
+      storage.readWith(0, 512, () => {
+        throw new Error('parse failed');
+      }),
+    ).rejects.toThrow('parse failed');
+    expect(storage.stats.buffersInUse).toBe(0);
+    await storage.close();
   });
 
   it('refuses misaligned offsets and lengths before any I/O', async () => {

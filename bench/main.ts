@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderTable } from '../cli/render/table.js';
+import { measureTarget, type IoCase } from './io-latency.js';
+import { attachLoopDevice } from './support/loop-device.js';
+
+/**
+ * `npm run bench`: numbers and ratios, never pass/fail. Prints a table, or
+ * with --json one JSON document. Suites are added here as the project grows.
+ */
+
+const usage = `usage: npm run bench [-- --json]
+
+Measures aligned O_DIRECT|O_DSYNC read and write latency (p50, p99) of one
+sector and of whole 16- and 2000-host resource areas, on a file on the work
+disk (512-byte sectors) and on a 4096-byte-sector loop device (needs root),
+through vmlease's storage layer and as a synchronous floor.`;
+
+async function ioSuite(): Promise<{ cases: IoCase[]; notes: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vmlease-bench-'));
+  const notes: string[] = [];
+  try {
+    const cases = await measureTarget('file (work disk)', join(dir, 'bench.img'), 512, true);
+    if (process.getuid?.() === 0) {
+      const loop = attachLoopDevice(join(dir, 'loop4k.img'), 64 * 1024 * 1024, 4096);
+      try {
+        cases.push(...(await measureTarget(`loop device (${loop.path})`, loop.path, 4096, false)));
+      } finally {
+        loop.detach();
+      }
+    } else {
+      notes.push('4096-byte-sector loop device not measured: needs root');
+    }
+    return { cases, notes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function ratio(a: number, b: number): string {
+  return b === 0 ? '-' : `${(a / b).toFixed(2)}x`;
+}
+
+function ioTable(cases: readonly IoCase[]): string {
+  return renderTable(
+    ['TARGET', 'SECTOR', 'OP', 'WHAT', 'BYTES', 'P50_MS', 'P99_MS', 'IN_PLACE_P50_MS', 'IN_PLACE_P99_MS', 'SYNC_P50_MS', 'SYNC_P99_MS', 'BEST_P50_VS_SYNC'],
+    cases.map((c) => {
+      const best = c.storageInPlace ?? c.storage;
+      return [
+        c.target, String(c.sectorSize), c.op, c.what, String(c.bytes),
+        c.storage.p50Ms.toFixed(3), c.storage.p99Ms.toFixed(3),
+        c.storageInPlace?.p50Ms.toFixed(3) ?? '-', c.storageInPlace?.p99Ms.toFixed(3) ?? '-',
+        c.syncFloor.p50Ms.toFixed(3), c.syncFloor.p99Ms.toFixed(3), ratio(best.p50Ms, c.syncFloor.p50Ms),
+      ];
+    }),
+  );
+}
+
+function areaRatios(cases: readonly IoCase[]): string[] {
+  const lines: string[] = [];
+  for (const target of new Set(cases.map((c) => c.target))) {
+    const read = (what: string): IoCase | undefined => cases.find((c) => c.target === target && c.op === 'read' && c.what === what);
+    const sector = read('one sector');
+    const small = read('resource area, 16 hosts');
+    const large = read('resource area, 2000 hosts');
+    if (sector && small && large) {
+      const p50 = (c: IoCase): number => (c.storageInPlace ?? c.storage).p50Ms;
+      lines.push(`${target}: in-place read p50 of a 16-host area is ${ratio(p50(small), p50(sector))} one sector's; a 2000-host area's is ${ratio(p50(large), p50(small))} a 16-host area's`);
+    }
+  }
+  return lines;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } }, strict: true });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return;
+  }
+  const io = await ioSuite();
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ node: process.version, date: new Date().toISOString(), io }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`Direct I/O latency (${process.version})\n${ioTable(io.cases)}\n\n${areaRatios(io.cases).join('\n')}\n`);
+  for (const note of io.notes) process.stdout.write(`note: ${note}\n`);
+}
+
+await main();
