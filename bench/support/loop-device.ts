@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, ftruncateSync, rmSync } from 'node:fs';
+import { closeSync, openSync, ftruncateSync, rmSync, statSync } from 'node:fs';
+import { deviceNumber } from '../../helper/storage/sysfs.js';
 
 /**
  * Loop devices for tests and benchmarks (root only): real block devices with
@@ -24,7 +25,7 @@ export function attachLoopDevice(backingFile: string, sizeBytes: number, sectorS
   for (let attempt = 1; attempt <= ATTACH_ATTEMPTS_MAX; attempt++) {
     try {
       const path = execFileSync('losetup', ['-f', '--show', '--sector-size', String(sectorSize), backingFile], { encoding: 'utf8' }).trim();
-      const device = execFileSync('lsblk', ['-dno', 'MAJ:MIN', path], { encoding: 'utf8' }).trim();
+      const device = deviceNumber(statSync(path, { bigint: true }).rdev);
       return {
         path,
         device,

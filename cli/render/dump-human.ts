@@ -22,8 +22,10 @@ function pristineBlock(block: HostBlock): boolean {
   return block.mbal === 0 && block.bal === 0 && block.inp.hostId === 0 && block.writerGeneration === 0 && !block.shared && block.request.lver === 0;
 }
 
-function remainder(count: number, what: string): string[] {
-  return count === 0 ? [] : [`${count} more ${what}`];
+/** The summary line for never-used records: "16 host ids: ..." alone, "14 more host ids: ..." after rows. */
+function remainder(count: number, shownRows: number, what: string): string[] {
+  if (count === 0) return [];
+  return [`${count} ${shownRows > 0 ? 'more ' : ''}${what}`];
 }
 
 function lockspaceText(offset: number, area: LockspaceArea, path: string): string {
@@ -55,7 +57,7 @@ function lockspaceText(offset: number, area: LockspaceArea, path: string): strin
   return [
     `lockspace ${JSON.stringify(spec.lockspaceName)} at ${path}:${offset}: ${spec.hostsMax} host ids, ${spec.sectorSize}-byte sectors, ${specBytes(spec)} bytes, io timeout ${spec.ioTimeoutMs} ms`,
     ...(rows.length > 0 ? [renderTable(['HOST', 'STATE', 'GENERATION', 'TIMESTAMP_MS', 'OWNER', 'IO_TIMEOUT_MS', 'WATCHDOG_MS', 'REQUESTS'], rows)] : []),
-    ...remainder(untouched, 'host ids: free, never joined'),
+    ...remainder(untouched, rows.length, 'host ids: free, never joined'),
   ].join('\n');
 }
 
@@ -95,7 +97,7 @@ function resourceText(offset: number, area: ResourceArea, path: string): string 
     `resource ${JSON.stringify(spec.resourceName)} of lockspace ${JSON.stringify(spec.lockspaceName)} at ${path}:${offset}: ${spec.hostsMax} host ids, ${spec.sectorSize}-byte sectors, ${specBytes(spec)} bytes`,
     leader,
     ...(rows.length > 0 ? [renderTable(['HOST', 'MBAL', 'BAL', 'PROPOSAL', 'WRITER_GEN', 'SHARED', 'REQUEST'], rows)] : []),
-    ...remainder(untouched, 'host blocks: empty'),
+    ...remainder(untouched, rows.length, 'host blocks: empty'),
   ].join('\n');
 }
 
