@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { constants, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -93,8 +93,7 @@ describe('direct storage on a regular file', () => {
     const error = await storageError(DirectStorage.open(fifo, { writable: false, ioTimeoutMs: 200 }));
     expect(error.code).toBe('STORAGE_IO_TIMEOUT');
     expect(performance.now() - started).toBeLessThan(3000);
-    // Release the worker stuck in open() so it can exit.
-    writeFileSync(fifo, '');
+    await releaseFifoReader(fifo);
   });
 
   it('bounds aligned buffer memory', async () => {
@@ -160,6 +159,23 @@ describe('the I/O worker', () => {
     expect((await failure).message).toMatch(/buffer not aligned to 4096/);
   });
 });
+
+/**
+ * Lets a worker stuck opening the FIFO go, by opening its write end without
+ * blocking (ENXIO while no reader waits: the worker may not have reached open()
+ * yet, or was terminated before it did).
+ */
+async function releaseFifoReader(fifo: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
 
 function workDirOnShm(): string {
   return execFileSync('mktemp', ['-d', '/dev/shm/vmlease-test-XXXXXX'], { encoding: 'utf8' }).trim();
