@@ -193,8 +193,8 @@ export class DirectStorage {
 
   private submit(op: IoOp, position: number, length: number, data: Uint8Array | undefined): Promise<{ slot: Slot; bytes: number }> {
     const refuse = (code: StorageErrorCode, reason: string): Promise<never> => Promise.reject(new StorageError(code, this.path, reason));
-    if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return refuse(StorageErrorCode.closed, `${op} after close`);
+    if (this.failure) return Promise.reject(this.failure);
     if (!Number.isSafeInteger(position) || position < 0 || position % this.alignment !== 0) return refuse(StorageErrorCode.misaligned, `${op} offset ${position} is not a multiple of ${this.alignment}`);
     if (!Number.isSafeInteger(length) || length <= 0 || length % this.alignment !== 0) return refuse(StorageErrorCode.misaligned, `${op} length ${length} is not a positive multiple of ${this.alignment}`);
     const range = op === 'write' ? { start: position, end: position + length } : undefined;
@@ -252,7 +252,8 @@ export class DirectStorage {
 
   private onWorkerGone(reason: string): void {
     if (this.failure) return;
-    this.failure = new StorageError(StorageErrorCode.workerDied, this.path, reason);
+    // After close the worker exits by design; before it, its exit is a failure.
+    this.failure = this.closing ? new StorageError(StorageErrorCode.closed, this.path, 'closed') : new StorageError(StorageErrorCode.workerDied, this.path, reason);
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
       if (!p.overdue) p.reject(this.failure);
