@@ -26,6 +26,11 @@ export function splitLeaseString(text: string, what: string): string[] {
   return fields;
 }
 
+/** The inverse of splitLeaseString for one field: ':' becomes '\:', '\' becomes '\\'. */
+export function escapeLeaseField(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+}
+
 /** A byte offset or length: decimal digits only, so nothing is silently misread. */
 export function parseByteCount(text: string, what: string): number {
   if (!/^[0-9]+$/.test(text)) throw new UsageError(`${what} ${JSON.stringify(text)} is not a decimal number of bytes`);

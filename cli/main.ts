@@ -49,9 +49,13 @@ function fail(name: string, error: unknown): number {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write(`${overview()}\n`);
+    return ExitStatus.usage;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${overview()}\n`);
-    return name === undefined ? ExitStatus.usage : ExitStatus.ok;
+    return ExitStatus.ok;
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
@@ -74,8 +78,10 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => stream.write('', () => resolve()));
 }
 
-// Exit explicitly, after flushing: a storage worker stuck in a hung system
-// call must not keep the tool alive, and a large --json document must not be cut short.
+// Exit explicitly, after flushing: worker threads must not keep the tool
+// alive. A thread stuck in a hung system call still holds the process (even
+// SIGKILL waits for it) until the kernel completes or fails that I/O; the
+// error has been printed by then.
 async function exit(status: number): Promise<never> {
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   process.exit(status);

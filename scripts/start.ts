@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -26,7 +26,7 @@ mkdirSync(leases, { recursive: true });
 process.stdout.write('vmlease: the lease helper daemon is not built yet; this sets up demo lease storage and shows it.\n\n');
 if (quiet(['dump', `${file}:0`]) !== 0) {
   const steps = [
-    ['init-lockspace', `demo:${file}:0`, '--hosts', '16', '--io-timeout-ms', '1000'],
+    ['init-lockspace', `demo:${file}:0`, '--hosts', '16', '--io-timeout-ms', '1000', ...(existsSync(file) ? [] : ['--create'])],
     ['init-resource', `demo:vm-example:${file}:1048576`, '--hosts', '16'],
   ];
   for (const step of steps) {

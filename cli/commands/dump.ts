@@ -1,11 +1,12 @@
 import { FormatError, identifyArea, RECORD_BYTES, specBytes } from '../../helper/format/index.js';
 import { readAreaAt } from '../../helper/areas/index.js';
-import { DirectStorage } from '../../helper/storage/index.js';
+import type { DirectStorage } from '../../helper/storage/index.js';
 import { parseCommandArgs, TOOL_IO_TIMEOUT_MS, type Command } from '../command.js';
 import { ExitStatus, UsageError } from '../exit-status.js';
 import { nonEmpty, parseByteCount, splitLeaseString } from '../lease-string.js';
 import { dumpText } from '../render/dump-human.js';
 import { dumpJson, reportErrorCount, type DumpReport } from '../render/dump-report.js';
+import { withStorage } from '../storage-session.js';
 
 /** Bytes read at a time while scanning a range for areas. */
 const SCAN_CHUNK_BYTES = 1024 * 1024;
@@ -76,8 +77,7 @@ async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean', default: false } });
   if (positionals.length !== 1) throw new UsageError(`expected one PATH[:OFFSET[:LENGTH]], got ${positionals.length} arguments`);
   const target = parseTarget(positionals[0]!);
-  const storage = await DirectStorage.open(target.path, { writable: false, ioTimeoutMs: TOOL_IO_TIMEOUT_MS });
-  try {
+  return withStorage(target.path, { writable: false, ioTimeoutMs: TOOL_IO_TIMEOUT_MS }, async (storage) => {
     if (target.offset % storage.alignment !== 0) throw new UsageError(`OFFSET ${target.offset} is not a multiple of ${storage.alignment}, the logical block size of ${target.path}`);
     const report = target.length === undefined ? await dumpOne(storage, target.offset) : await dumpRange(storage, target.offset, target.length);
     process.stdout.write(values.json === true ? `${JSON.stringify(dumpJson(report), null, 2)}\n` : dumpText(report));
@@ -87,9 +87,7 @@ async function run(args: string[]): Promise<number> {
       return ExitStatus.storage;
     }
     return ExitStatus.ok;
-  } finally {
-    await storage.close();
-  }
+  });
 }
 
 export const dumpCommand: Command = {

@@ -9,9 +9,14 @@ import { renderTable } from './table.js';
  * with the error code and reason.
  */
 
+/** Host names come from storage: anything but printable ASCII is shown escaped, never raw. */
+function printable(text: string): string {
+  return /^[\x21-\x7e]*$/.test(text) ? text : JSON.stringify(text);
+}
+
 function owner(record: DeltaRecord): string {
   if (record.owner.hostName === '' && /^0+$/.test(record.owner.bootId)) return '-';
-  return `${record.owner.hostName} (boot ${record.owner.bootId.slice(0, 8)}, nonce ${record.owner.nonce.slice(0, 8)})`;
+  return `${printable(record.owner.hostName)} (boot ${record.owner.bootId.slice(0, 8)}, nonce ${record.owner.nonce.slice(0, 8)})`;
 }
 
 function pristineDelta(record: DeltaRecord): boolean {

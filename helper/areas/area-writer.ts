@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { FormatError, identifyArea, initialAreaBytes, RECORD_BYTES, specBytes, type AreaSpec } from '../format/index.js';
 import { StorageError, StorageErrorCode, type DirectStorage } from '../storage/index.js';
 import { areaErrors, areaLabel, parseArea, type ParsedArea } from './area-reader.js';
@@ -6,6 +7,13 @@ import { areaErrors, areaLabel, parseArea, type ParsedArea } from './area-reader
  * Initialising an area: never over an initialised area or foreign data unless
  * forced, and verified by reading it back.
  */
+
+/**
+ * Areas start at multiples of this, and init checks for data up to the next
+ * multiple after the area: the unchecked padding of a 4096-byte sector must
+ * never hold another area's 512-byte records.
+ */
+export const AREA_ALIGNMENT_BYTES = 4096;
 
 export const InitRefusalCode = {
   initialised: 'INIT_AREA_INITIALISED',
@@ -28,17 +36,18 @@ export class InitRefusal extends Error {
 }
 
 /** What the bytes that an init would overwrite hold; undefined when all zero (or past the end). */
-export function describeExisting(existing: Uint8Array, sectorSize: number, where: string): InitRefusal | undefined {
+export function describeExisting(existing: Uint8Array, where: string): InitRefusal | undefined {
   const firstNonZero = existing.findIndex((b) => b !== 0);
   if (firstNonZero === -1) return undefined;
   try {
-    const spec = identifyArea(existing.subarray(0, sectorSize), where);
+    const spec = identifyArea(existing.subarray(0, RECORD_BYTES), where);
     const what = spec.kind === 'lockspace' ? `lockspace ${JSON.stringify(spec.lockspaceName)}` : `resource ${JSON.stringify(spec.resourceName)} of lockspace ${JSON.stringify(spec.lockspaceName)}`;
     return new InitRefusal(InitRefusalCode.initialised, `${where} is already initialised as ${what} (${spec.hostsMax} host ids, ${spec.sectorSize}-byte sectors)`);
   } catch (error) {
     if (!(error instanceof FormatError)) throw error;
   }
-  for (let at = 0; at + RECORD_BYTES <= existing.byteLength; at += sectorSize) {
+  // Records of any sector size start at multiples of 512: look at every one.
+  for (let at = 0; at + RECORD_BYTES <= existing.byteLength; at += RECORD_BYTES) {
     try {
       identifyArea(existing.subarray(at, at + RECORD_BYTES), where);
       return new InitRefusal(InitRefusalCode.leaseData, `${where} overlaps another lease area starting at byte ${at} of it`);
@@ -58,14 +67,17 @@ export interface InitOutcome {
 }
 
 export async function initialiseArea(storage: DirectStorage, offset: number, spec: AreaSpec, force: boolean): Promise<InitOutcome> {
+  assert.equal(offset % AREA_ALIGNMENT_BYTES, 0, `area offset ${offset} is not a multiple of ${AREA_ALIGNMENT_BYTES}`);
   const bytes = specBytes(spec);
   const label = areaLabel(spec, storage.path, offset);
   const where = `${storage.path}:${offset} (${bytes} bytes)`;
   if (storage.info.kind === 'block' && offset + bytes > storage.info.sizeBytes) {
-    throw new StorageError(StorageErrorCode.ioError, storage.path, `the area needs bytes ${offset}..${offset + bytes}, the device has ${storage.info.sizeBytes}`);
+    const size = storage.info.sizeBytes === 0 ? 'sysfs does not tell its size' : `the device has ${storage.info.sizeBytes}`;
+    throw new StorageError(StorageErrorCode.tooSmall, storage.path, `the area needs bytes ${offset}..${offset + bytes}, ${size}`);
   }
-  const existing = await storage.read(offset, bytes);
-  const refusal = describeExisting(existing, spec.sectorSize, where);
+  const checkedBytes = Math.ceil(bytes / AREA_ALIGNMENT_BYTES) * AREA_ALIGNMENT_BYTES;
+  const existing = await storage.read(offset, storage.info.kind === 'block' ? Math.min(checkedBytes, storage.info.sizeBytes - offset) : checkedBytes);
+  const refusal = describeExisting(existing, where);
   if (refusal && !force) throw refusal;
   await storage.write(offset, initialAreaBytes(spec));
   const area = parseArea(await storage.read(offset, bytes), spec, label);

@@ -11,6 +11,8 @@ import {
   FEATURES_INCOMPAT_KNOWN,
   HOSTS_MAX_LIMIT,
   hostSector,
+  IO_TIMEOUT_MS_MAX,
+  IO_TIMEOUT_MS_MIN,
   isSectorSize,
   type AreaKind,
   type SectorSize,
@@ -51,8 +53,6 @@ export interface ResourceArea {
   readonly hosts: readonly Checked<HostBlock>[];
 }
 
-export const IO_TIMEOUT_MS_MIN = 1;
-export const IO_TIMEOUT_MS_MAX = 600_000;
 
 /** Reasons a spec cannot describe an area; empty when it is valid. Used at the CLI edge and asserted on write. */
 export function specProblems(spec: AreaSpec): string[] {
@@ -146,11 +146,19 @@ function checkedRecord<T>(bytes: Uint8Array, sectorSize: number, sector: number,
   }
 }
 
+/** The io timeout fixed at init is the same in every record of a lockspace; a record that disagrees is not trusted. */
+function checkIoTimeout(record: DeltaRecord, spec: LockspaceSpec, place: RecordPlace): DeltaRecord {
+  if (record.areaIoTimeoutMs !== spec.ioTimeoutMs) {
+    throw new FormatError(FormatErrorCode.ioTimeout, place, `record says the lockspace io timeout is ${record.areaIoTimeoutMs} ms, the area's is ${spec.ioTimeoutMs} ms`);
+  }
+  return record;
+}
+
 export function parseLockspaceArea(bytes: Uint8Array, spec: LockspaceSpec, areaLabel: string): LockspaceArea {
   const hosts: Checked<DeltaRecord>[] = [];
   for (let hostId = 1; hostId <= spec.hostsMax; hostId++) {
     const place = blockPlace(areaLabel, 'lockspace', hostId);
-    hosts.push(checkedRecord(bytes, spec.sectorSize, hostSector('lockspace', hostId), place, (record) => decodeDeltaRecord(record, expectation(spec, 'delta', hostId), place)));
+    hosts.push(checkedRecord(bytes, spec.sectorSize, hostSector('lockspace', hostId), place, (record) => checkIoTimeout(decodeDeltaRecord(record, expectation(spec, 'delta', hostId), place), spec, place)));
   }
   return { spec, hosts };
 }
@@ -174,6 +182,12 @@ export function parseResourceArea(bytes: Uint8Array, spec: ResourceSpec, areaLab
 export function identifyArea(firstRecord: Uint8Array, areaLabel: string): AreaSpec {
   const place: RecordPlace = { area: areaLabel, block: 'sector 0' };
   const header = decodeHeader(firstRecord, place);
+  if (header.kind === 'delta' && header.resourceName !== '') {
+    throw new FormatError(FormatErrorCode.resourceName, place, `a lockspace record names resource ${JSON.stringify(header.resourceName)}`);
+  }
+  if (header.kind !== 'delta' && header.resourceName === '') {
+    throw new FormatError(FormatErrorCode.resourceName, place, 'a resource record has an empty resource name');
+  }
   if (header.kind === 'delta' && header.blockHostId === 1) {
     const record = decodeDeltaRecord(firstRecord, { ...header, blockHostId: 1 }, blockPlace(areaLabel, 'lockspace', 1));
     return { kind: 'lockspace', lockspaceName: header.lockspaceName, hostsMax: header.hostsMax, sectorSize: header.sectorSize, ioTimeoutMs: record.areaIoTimeoutMs };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readText, writeText, writeU32, writeU64 } from './fields.js';
 import type { AreaIdentity, RecordExpectation } from './header.js';
 import type { RecordPlace } from './errors.js';
-import { BOOT_ID_BYTES, DELTA, HOST_NAME_BYTES_MAX, REQUEST_BITMAP_BYTES } from './layout.js';
+import { BOOT_ID_BYTES, DELTA, HOST_NAME_BYTES_MAX, IO_TIMEOUT_MS_MAX, IO_TIMEOUT_MS_MIN, REQUEST_BITMAP_BYTES } from './layout.js';
 import { encodeRecord, readerFor, writeHex64 } from './record-io.js';
 
 /** Which helper incarnation owns a delta lease: host name + boot id + random nonce. */
@@ -56,7 +56,7 @@ export function decodeDeltaRecord(bytes: Uint8Array, expect: RecordExpectation, 
   const r = readerFor(bytes, { ...expect, kind: 'delta' }, place);
   const hostName = readText(bytes, DELTA.ownerHostName, HOST_NAME_BYTES_MAX) ?? r.fail('owner host name is not NUL-padded UTF-8');
   const areaIoTimeoutMs = r.u32(DELTA.areaIoTimeoutMs);
-  if (areaIoTimeoutMs === 0) r.fail('lockspace io timeout is 0');
+  if (areaIoTimeoutMs < IO_TIMEOUT_MS_MIN || areaIoTimeoutMs > IO_TIMEOUT_MS_MAX) r.fail(`lockspace io timeout ${areaIoTimeoutMs} ms is outside ${IO_TIMEOUT_MS_MIN}..${IO_TIMEOUT_MS_MAX}`);
   return {
     hostId: expect.blockHostId,
     generation: r.u64(DELTA.generation, 'generation'),

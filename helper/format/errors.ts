@@ -27,6 +27,8 @@ export const FormatErrorCode = {
   lockspaceName: 'FORMAT_LOCKSPACE_NAME',
   /** The record belongs to another resource. */
   resourceName: 'FORMAT_RESOURCE_NAME',
+  /** A delta record's lockspace io timeout differs from the one the lockspace was initialised with. */
+  ioTimeout: 'FORMAT_IO_TIMEOUT',
   /** A field holds a value outside its allowed range. */
   fieldRange: 'FORMAT_FIELD_RANGE',
   /** The storage ends before the area does. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { recordChecksum } from './checksum.js';
 import { FormatError, FormatErrorCode, type RecordPlace } from './errors.js';
-import { readText, view, writeText, writeU16, writeU32 } from './fields.js';
+import { nameProblem, readText, view, writeText, writeU16, writeU32 } from './fields.js';
 import {
   FEATURES_INCOMPAT_KNOWN,
   FORMAT_VERSION,
@@ -100,6 +100,11 @@ export function decodeHeader(record: Uint8Array, place: RecordPlace): RecordHead
   if (unknown !== 0) fail(FormatErrorCode.features, `needs feature bits 0x${hex32(unknown)} that this build does not know`);
   const lockspaceName = readText(bytes, HEADER.lockspaceName, NAME_BYTES_MAX) ?? fail(FormatErrorCode.fieldRange, 'lockspace name field is not NUL-padded UTF-8');
   const resourceName = readText(bytes, HEADER.resourceName, NAME_BYTES_MAX) ?? fail(FormatErrorCode.fieldRange, 'resource name field is not NUL-padded UTF-8');
+  // Names are printed and matched; only what init accepts is accepted on read.
+  const lockspaceProblem = nameProblem(lockspaceName);
+  if (lockspaceProblem) fail(FormatErrorCode.fieldRange, `lockspace name ${lockspaceProblem}`);
+  const resourceProblem = resourceName === '' ? undefined : nameProblem(resourceName);
+  if (resourceProblem) fail(FormatErrorCode.fieldRange, `resource name ${resourceProblem}`);
   return {
     kind,
     sectorSize: sectorSize as SectorSize,

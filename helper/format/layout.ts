@@ -14,6 +14,9 @@ export const RECORD_BYTES = 512;
 export const SECTOR_SIZES = [512, 4096] as const;
 export type SectorSize = (typeof SECTOR_SIZES)[number];
 export const HOSTS_MAX_LIMIT = 2000;
+/** Range of a lockspace's io timeout. */
+export const IO_TIMEOUT_MS_MIN = 1;
+export const IO_TIMEOUT_MS_MAX = 600_000;
 export const NAME_BYTES_MAX = 48;
 export const HOST_NAME_BYTES_MAX = 64;
 export const BOOT_ID_BYTES = 16;

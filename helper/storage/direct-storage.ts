@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { AlignedArena, type Slot } from './aligned-arena.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 import { SlotState, type FromWorker, type IoOp, type StorageInfo, type ToWorker, type WorkerSetup } from './io-messages.js';
+import { addOutstandingWrite, overlapsOutstandingWrite, removeOutstandingWrite, type WriteRange } from './outstanding-writes.js';
 
 /**
  * Direct I/O (O_DIRECT | O_DSYNC) to one lease file or block device, with a
@@ -11,8 +12,9 @@ import { SlotState, type FromWorker, type IoOp, type StorageInfo, type ToWorker,
  * - the I/O runs in this storage's own worker thread, so a hung device delays
  *   nothing else in the process;
  * - past its deadline an I/O has failed for the caller but may still land, so
- *   its buffer is not reused and its sectors accept no new write until the
- *   worker reports it finished (one outstanding write per sector);
+ *   its buffer is not reused and its sectors accept no new write, through this
+ *   or any other DirectStorage of the process, until the worker reports it
+ *   finished (one outstanding write per sector);
  * - close is queued behind every earlier I/O, so the fd is never closed under
  *   a queued or running I/O.
  */
@@ -20,8 +22,10 @@ import { SlotState, type FromWorker, type IoOp, type StorageInfo, type ToWorker,
 export interface OpenOptions {
   /** Open read-write (init, the helper) or read-only (dump). */
   readonly writable: boolean;
-  /** Create a regular file (mode 0600) when the path does not exist. */
+  /** Create a new regular file (mode 0600); fails with EEXIST if the path exists. */
   readonly create?: boolean;
+  /** For a block device, open it O_EXCL: fails (EBUSY) while it is mounted or held by dm/md. */
+  readonly exclusiveBlockDevice?: boolean;
   /** Refuse a symlink as the last path component. */
   readonly noFollow?: boolean;
   /** Deadline of every I/O, the open and the close. */
@@ -44,7 +48,7 @@ interface Pending {
   readonly slot: Slot;
   readonly controlIndex: number;
   /** Byte range written, while the write may still land. */
-  range: { start: number; end: number } | undefined;
+  range: WriteRange | undefined;
   readonly resolve: (bytes: number) => void;
   readonly reject: (error: StorageError) => void;
   /** The deadline passed: the caller has its error, the worker has not finished yet. */
@@ -67,7 +71,7 @@ export class DirectStorage {
   private nextId = 1;
   private closing = false;
   private failure: StorageError | undefined;
-  private onClosed: (() => void) | undefined;
+  private onClosed: ((error?: string) => void) | undefined;
 
   private constructor(
     readonly path: string,
@@ -89,6 +93,7 @@ export class DirectStorage {
     const full: Required<OpenOptions> = {
       create: false,
       noFollow: false,
+      exclusiveBlockDevice: false,
       queueDepthMax: QUEUE_DEPTH_MAX_DEFAULT,
       arenaBytes: ARENA_BYTES_DEFAULT,
       ...options,
@@ -97,7 +102,15 @@ export class DirectStorage {
     assert.ok(Number.isInteger(full.queueDepthMax) && full.queueDepthMax >= 1 && full.queueDepthMax <= 4096, `queueDepthMax ${full.queueDepthMax} outside 1..4096`);
     const arena = new AlignedArena(full.arenaBytes);
     const controlBuffer = new SharedArrayBuffer(full.queueDepthMax * Int32Array.BYTES_PER_ELEMENT);
-    const setup: WorkerSetup = { path, writable: full.writable, create: full.create, noFollow: full.noFollow, memory: arena.memory, control: controlBuffer };
+    const setup: WorkerSetup = {
+      path,
+      writable: full.writable,
+      create: full.create,
+      noFollow: full.noFollow,
+      exclusiveBlockDevice: full.exclusiveBlockDevice,
+      memory: arena.memory,
+      control: controlBuffer,
+    };
     const worker = new Worker(new URL('./io-worker.js', import.meta.url), { workerData: setup });
     const info = await DirectStorage.awaitOpen(path, worker, full.ioTimeoutMs);
     const alignment = Math.max(ALIGNMENT_MIN, info.logicalBlockSize ?? ALIGNMENT_MIN);
@@ -109,6 +122,7 @@ export class DirectStorage {
       const stopListening = (): void => {
         clearTimeout(timer);
         worker.off('error', onError);
+        worker.off('exit', onExit);
         worker.off('message', onMessage);
       };
       const give = (error: StorageError): void => {
@@ -119,6 +133,7 @@ export class DirectStorage {
         reject(error);
       };
       const onError = (error: Error): void => give(new StorageError(StorageErrorCode.workerDied, path, `I/O worker failed while opening: ${error.message}`));
+      const onExit = (code: number): void => give(new StorageError(StorageErrorCode.workerDied, path, `I/O worker exited while opening (code ${code})`));
       const onMessage = (message: FromWorker): void => {
         if (message.type === 'opened') {
           stopListening();
@@ -131,6 +146,7 @@ export class DirectStorage {
       };
       const timer = setTimeout(() => give(new StorageError(StorageErrorCode.ioTimeout, path, `open did not complete within ${ioTimeoutMs} ms`)), ioTimeoutMs);
       worker.on('error', onError);
+      worker.on('exit', onExit);
       worker.on('message', onMessage);
     });
   }
@@ -148,7 +164,11 @@ export class DirectStorage {
   async readWith<T>(position: number, length: number, consume: (bytes: Uint8Array) => T): Promise<T> {
     const { slot, bytes } = await this.submit('read', position, length, undefined);
     try {
-      return consume(this.arena.bytes(slot).subarray(0, bytes));
+      const result = consume(this.arena.bytes(slot).subarray(0, bytes));
+      // The buffer is reused once this returns: nothing may keep a view of it.
+      assert.ok(!(result instanceof Promise), 'readWith consumer must be synchronous');
+      assert.ok(!(ArrayBuffer.isView(result) && result.buffer === this.arena.memory.buffer), 'readWith consumer returned a view of the I/O buffer');
+      return result;
     } finally {
       this.arena.release(slot);
     }
@@ -176,13 +196,28 @@ export class DirectStorage {
         this.worker.unref();
         reject(new StorageError(StorageErrorCode.ioTimeout, this.path, `close waits for ${this.stats.unfinished} unfinished I/O(s) past ${this.options.ioTimeoutMs} ms`));
       }, this.options.ioTimeoutMs);
-      this.onClosed = () => {
+      this.onClosed = (error) => {
         clearTimeout(timer);
-        resolve();
+        if (error) reject(new StorageError(StorageErrorCode.ioError, this.path, `close failed: ${error}`));
+        else resolve();
       };
       if (this.failure) this.onClosed();
       else this.post({ type: 'close' });
     });
+  }
+
+  /**
+   * Gives the storage up without waiting: queues the close behind any
+   * unfinished I/O and stops the worker from holding the process open. For
+   * tools that must report an error and exit while an I/O hangs; the kernel
+   * still keeps the process until the I/O completes or fails.
+   */
+  abandon(): void {
+    if (!this.closing) {
+      this.closing = true;
+      if (!this.failure) this.post({ type: 'close' });
+    }
+    this.worker.unref();
   }
 
   get stats(): StorageStats {
@@ -197,14 +232,16 @@ export class DirectStorage {
     if (this.failure) return Promise.reject(this.failure);
     if (!Number.isSafeInteger(position) || position < 0 || position % this.alignment !== 0) return refuse(StorageErrorCode.misaligned, `${op} offset ${position} is not a multiple of ${this.alignment}`);
     if (!Number.isSafeInteger(length) || length <= 0 || length % this.alignment !== 0) return refuse(StorageErrorCode.misaligned, `${op} length ${length} is not a positive multiple of ${this.alignment}`);
-    const range = op === 'write' ? { start: position, end: position + length } : undefined;
-    if (range && this.overlapsOutstandingWrite(range)) return refuse(StorageErrorCode.writeOutstanding, `write at ${position}+${length} overlaps a write that has not finished`);
+    if (op === 'write' && overlapsOutstandingWrite(this.info.identity, position, position + length)) {
+      return refuse(StorageErrorCode.writeOutstanding, `write at ${position}+${length} overlaps a write that has not finished`);
+    }
     const controlIndex = this.control.findIndex((state) => state === SlotState.free);
     if (controlIndex === -1) return refuse(StorageErrorCode.queueFull, `${this.options.queueDepthMax} I/Os are unfinished`);
     const slot = this.arena.allocate(length);
     if (!slot) return refuse(StorageErrorCode.buffersExhausted, `no free ${length}-byte aligned buffer (${this.arena.slotsInUse} pinned by unfinished I/O)`);
     if (data) this.arena.bytes(slot).set(data);
     const id = this.nextId++;
+    const range = op === 'write' ? addOutstandingWrite(this.info.identity, position, position + length) : undefined;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.onDeadline(id), this.options.ioTimeoutMs);
       this.pending.set(id, { op, slot, controlIndex, range, resolve: (bytes) => resolve({ slot, bytes }), reject, overdue: false, timer });
@@ -220,14 +257,14 @@ export class DirectStorage {
     const cancelled = Atomics.compareExchange(this.control, p.controlIndex, SlotState.queued, SlotState.cancelled) === SlotState.queued;
     // A cancelled I/O never reaches the kernel: its sectors are free again at once. Its buffer
     // and slot stay pinned until the worker acknowledges, which is harmless.
-    if (cancelled) p.range = undefined;
+    if (cancelled) this.releaseRange(p);
     const where = cancelled ? 'it was still queued behind an unfinished I/O and is cancelled' : 'it is in the kernel and may still land';
     p.reject(new StorageError(StorageErrorCode.ioTimeout, this.path, `${p.op} did not complete within ${this.options.ioTimeoutMs} ms; ${where}`));
   }
 
   private onMessage(message: FromWorker): void {
     if (message.type === 'closed') {
-      this.onClosed?.();
+      this.onClosed?.(message.error);
       return;
     }
     if (message.type !== 'done' && message.type !== 'failed' && message.type !== 'skipped') return;
@@ -235,6 +272,7 @@ export class DirectStorage {
     assert.ok(p, `I/O worker reported unknown request ${message.id}`);
     this.pending.delete(message.id);
     clearTimeout(p.timer);
+    this.releaseRange(p);
     Atomics.store(this.control, p.controlIndex, SlotState.free);
     if (p.overdue) {
       // The caller has its timeout already; only now, with the I/O finished, may the buffer be reused.
@@ -256,6 +294,7 @@ export class DirectStorage {
     this.failure = this.closing ? new StorageError(StorageErrorCode.closed, this.path, 'closed') : new StorageError(StorageErrorCode.workerDied, this.path, reason);
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
+      this.releaseRange(p);
       if (!p.overdue) p.reject(this.failure);
     }
     // The worker is gone, and with it every I/O it could still have issued.
@@ -263,11 +302,9 @@ export class DirectStorage {
     this.onClosed?.();
   }
 
-  private overlapsOutstandingWrite(range: { start: number; end: number }): boolean {
-    for (const p of this.pending.values()) {
-      if (p.range && p.range.start < range.end && range.start < p.range.end) return true;
-    }
-    return false;
+  private releaseRange(p: Pending): void {
+    if (p.range) removeOutstandingWrite(p.range);
+    p.range = undefined;
   }
 
   private post(message: ToWorker): void {

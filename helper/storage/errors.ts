@@ -8,6 +8,8 @@ export const StorageErrorCode = {
   ioTimeout: 'STORAGE_IO_TIMEOUT',
   /** The kernel returned an error for a read or write. */
   ioError: 'STORAGE_IO_ERROR',
+  /** The block device is smaller than the area to be written. */
+  tooSmall: 'STORAGE_TOO_SMALL',
   /** A write transferred fewer bytes than asked. */
   shortWrite: 'STORAGE_SHORT_WRITE',
   /** Offset or length is not a multiple of the storage's I/O alignment. */

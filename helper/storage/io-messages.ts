@@ -17,6 +17,8 @@ export interface WorkerSetup {
   readonly writable: boolean;
   readonly create: boolean;
   readonly noFollow: boolean;
+  /** For a block device, open it O_EXCL: fails with EBUSY if mounted or held by dm/md. */
+  readonly exclusiveBlockDevice: boolean;
   readonly memory: WebAssembly.Memory;
   /** Int32Array over this: one SlotState per queue slot. */
   readonly control: SharedArrayBuffer;
@@ -29,6 +31,8 @@ export interface StorageInfo {
   readonly logicalBlockSize: number | undefined;
   /** "major:minor" of the device holding the data. */
   readonly device: string;
+  /** What the kernel says this storage is: "block:MAJ:MIN" or "file:MAJ:MIN:INODE". */
+  readonly identity: string;
 }
 
 export type IoOp = 'read' | 'write';
@@ -53,4 +57,4 @@ export type FromWorker =
   | { readonly type: 'done'; readonly id: number; readonly bytes: number }
   | { readonly type: 'failed'; readonly id: number; readonly code: string; readonly message: string }
   | { readonly type: 'skipped'; readonly id: number }
-  | { readonly type: 'closed' };
+  | { readonly type: 'closed'; readonly error: string | undefined };

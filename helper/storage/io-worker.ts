@@ -23,38 +23,59 @@ function post(message: FromWorker): void {
   port.postMessage(message);
 }
 
-function open(): void {
-  const flags =
+function openFlags(extra: number): number {
+  return (
     (setup.writable ? constants.O_RDWR : constants.O_RDONLY) |
     constants.O_DIRECT |
     constants.O_DSYNC |
-    (setup.create ? constants.O_CREAT : 0) |
-    (setup.noFollow ? constants.O_NOFOLLOW : 0);
-  let opened: number;
-  try {
-    opened = openSync(setup.path, flags, 0o600);
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    post({ type: 'open-failed', code: e.code ?? 'EIO', message: e.message, notStorage: false });
-    return;
-  }
-  const stat = fstatSync(opened, { bigint: true });
-  if (!stat.isFile() && !stat.isBlockDevice()) {
-    closeSync(opened);
-    post({ type: 'open-failed', code: 'EINVAL', message: 'not a regular file or block device', notStorage: true });
-    return;
-  }
-  fd = opened;
-  post({ type: 'opened', info: describe(stat.isBlockDevice(), stat.isBlockDevice() ? stat.rdev : stat.dev, Number(stat.size)) });
+    (setup.create ? constants.O_CREAT | constants.O_EXCL : 0) |
+    (setup.noFollow ? constants.O_NOFOLLOW : 0) |
+    extra
+  );
 }
 
-function describe(isBlock: boolean, dev: bigint, statSize: number): StorageInfo {
+function openFailed(error: unknown, notStorage = false): void {
+  const e = error as NodeJS.ErrnoException;
+  post({ type: 'open-failed', code: e.code ?? 'EIO', message: e.message, notStorage });
+}
+
+function open(): void {
+  let opened: number;
+  try {
+    opened = openSync(setup.path, openFlags(0), 0o600);
+  } catch (error) {
+    openFailed(error);
+    return;
+  }
+  let stat = fstatSync(opened, { bigint: true });
+  if (!stat.isFile() && !stat.isBlockDevice()) {
+    closeSync(opened);
+    openFailed({ code: 'EINVAL', message: 'not a regular file or block device' }, true);
+    return;
+  }
+  if (stat.isBlockDevice() && setup.exclusiveBlockDevice) {
+    // O_EXCL on a block device fails with EBUSY while it is mounted or held by dm/md.
+    closeSync(opened);
+    try {
+      opened = openSync(setup.path, openFlags(constants.O_EXCL));
+    } catch (error) {
+      openFailed(error);
+      return;
+    }
+    stat = fstatSync(opened, { bigint: true });
+  }
+  fd = opened;
+  post({ type: 'opened', info: describe(stat.isBlockDevice(), stat.isBlockDevice() ? stat.rdev : stat.dev, stat.ino, Number(stat.size)) });
+}
+
+function describe(isBlock: boolean, dev: bigint, ino: bigint, statSize: number): StorageInfo {
   const device = deviceNumber(dev);
   return {
     kind: isBlock ? 'block' : 'file',
     sizeBytes: isBlock ? (blockDeviceBytes(device) ?? 0) : statSize,
     logicalBlockSize: logicalBlockSize(device),
     device,
+    identity: isBlock ? `block:${device}` : `file:${device}:${ino}`,
   };
 }
 
@@ -84,9 +105,14 @@ port.on('message', (message: ToWorker) => {
     runIo(message);
     return;
   }
-  if (fd !== undefined) closeSync(fd);
+  let error: string | undefined;
+  try {
+    if (fd !== undefined) closeSync(fd);
+  } catch (e) {
+    error = (e as Error).message;
+  }
   fd = undefined;
-  post({ type: 'closed' });
+  post({ type: 'closed', error });
   port.close();
 });
 

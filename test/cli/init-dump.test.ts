@@ -1,4 +1,4 @@
-import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -37,7 +37,7 @@ function dumpJson(target: string): { status: number | null; doc: any } {
 describe('init-lockspace and init-resource', () => {
   it('initialise areas that dump shows as free and valid', () => {
     const path = freshFile();
-    const ls = vmlease(['init-lockspace', `cluster:${path}:0`, '--hosts', '16', '--io-timeout-ms', '1000']);
+    const ls = vmlease(['init-lockspace', `cluster:${path}:0`, '--hosts', '16', '--io-timeout-ms', '1000', '--create']);
     expect(ls.status).toBe(0);
     expect(ls.stdout).toMatch(/initialised lockspace cluster at .*:0: 16 host ids, 512-byte sectors, 8192 bytes, io timeout 1000 ms/);
     const res = vmlease(['init-resource', `cluster:vm-web1:${path}:1048576`, '--hosts', '16']);
@@ -57,7 +57,7 @@ describe('init-lockspace and init-resource', () => {
 
   it('defaults to 2000 host ids and the device sector size, and refuses to overwrite without --force', () => {
     const path = freshFile();
-    expect(vmlease(['init-lockspace', `big:${path}:0`]).stdout).toMatch(/2000 host ids, 512-byte sectors, 1024000 bytes, io timeout 10000 ms/);
+    expect(vmlease(['init-lockspace', `big:${path}:0`, '--create']).stdout).toMatch(/2000 host ids, 512-byte sectors, 1024000 bytes, io timeout 10000 ms/);
     const again = vmlease(['init-lockspace', `other:${path}:0`, '--hosts', '16']);
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/already initialised as lockspace "big" \(2000 host ids, 512-byte sectors\); use --force/);
@@ -83,7 +83,8 @@ describe('init-lockspace and init-resource', () => {
 
   it('takes \\: inside a path as a colon', () => {
     const path = join(dir.path, 'with:colon.img');
-    const result = vmlease(['init-lockspace', `ls:${path.replace(/:/g, '\\:')}:0`, '--hosts', '4']);
+    const result = vmlease(['init-lockspace', `ls:${path.replace(/:/g, '\\:')}:0`, '--hosts', '4', '--create']);
+    expect(result.stdout).toContain(`at ${path.replace(/:/g, '\\:')}:0:`);
     expect(result.status).toBe(0);
     expect(readFileSync(path).byteLength).toBe(2048);
     expect(vmlease(['dump', path.replace(/:/g, '\\:')]).status).toBe(0);
@@ -107,10 +108,52 @@ describe('init-lockspace and init-resource', () => {
     expect(result.stderr).toMatch(message);
   });
 
-  it('refuses an offset that is not a multiple of the sector size', () => {
-    const result = vmlease(['init-lockspace', `ls:${freshFile()}:100`, '--hosts', '4']);
+  it('refuses an offset that is not a multiple of 4096, before creating anything', () => {
+    const path = freshFile();
+    const result = vmlease(['init-lockspace', `ls:${path}:512`, '--hosts', '4', '--create']);
     expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/OFFSET 100 is not a multiple of the sector size 512/);
+    expect(result.stderr).toMatch(/OFFSET 512 is not a multiple of 4096/);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('creates a lease file only with --create, never over an existing one, never under /dev', () => {
+    const path = freshFile();
+    const missing = vmlease(['init-lockspace', `ls:${path}:0`, '--hosts', '4']);
+    expect(missing.status).toBe(5);
+    expect(missing.stderr).toMatch(/does not exist \(give --create to create a new lease file/);
+    expect(existsSync(path)).toBe(false);
+    expect(vmlease(['init-lockspace', `ls:${path}:0`, '--hosts', '4', '--create']).status).toBe(0);
+    const again = vmlease(['init-resource', `ls:r:${path}:4096`, '--hosts', '4', '--create']);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/already exists; leave out --create/);
+    const dev = vmlease(['init-lockspace', 'ls:/dev/vmlease-typo:0', '--create']);
+    expect(dev.status).toBe(2);
+    expect(dev.stderr).toMatch(/will not create a regular file under \/dev/);
+    expect(existsSync('/dev/vmlease-typo')).toBe(false);
+  });
+
+  it('checks for data up to the next 4096-byte boundary after the area', () => {
+    const path = freshFile();
+    const bytes = Buffer.alloc(8192);
+    bytes.write('x', 3000); // after a 4-host resource area at 0 (2560 bytes), in its last 4 KiB page
+    writeFileSync(path, bytes);
+    const refused = vmlease(['init-resource', `ls:r:${path}:0`, '--hosts', '4', '--sector-size', '512']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/holds non-zero data that is not a lease area \(first at byte 3000 of it\)/);
+  });
+
+  it('refuses a block device that another holder opened exclusively', async () => {
+    const loop = attachLoopDevice(join(dir.path, 'held.img'), 4 * 1024 * 1024, 512);
+    try {
+      const holder = await DirectStorage.open(loop.path, { writable: false, exclusiveBlockDevice: true, ioTimeoutMs: 5000 });
+      const busy = vmlease(['init-lockspace', `ls:${loop.path}:0`, '--hosts', '4']);
+      expect(busy.status).toBe(5);
+      expect(busy.stderr).toMatch(/the block device is in use \(mounted, or held by device-mapper/);
+      await holder.close();
+      expect(vmlease(['init-lockspace', `ls:${loop.path}:0`, '--hosts', '4']).status).toBe(0);
+    } finally {
+      loop.detach();
+    }
   });
 
   it('uses 4096-byte sectors on a 4096-byte-sector device and refuses 512 there', () => {
@@ -138,8 +181,8 @@ describe('init-lockspace and init-resource', () => {
 describe('dump', () => {
   it('shows owners, generations, timestamps, timeouts and request bits of a lockspace', async () => {
     const path = freshFile();
-    expect(vmlease(['init-lockspace', `cluster:${path}:0`, '--hosts', '16', '--io-timeout-ms', '1000']).status).toBe(0);
-    const held = encodeDeltaRecord(identityOf(LOCKSPACE), {
+    expect(vmlease(['init-lockspace', `cluster:${path}:0`, '--hosts', '16', '--io-timeout-ms', '1000', '--create']).status).toBe(0);
+    const held = {
       hostId: 3,
       generation: 7,
       timestampMs: 123456,
@@ -149,20 +192,22 @@ describe('dump', () => {
       ownerFeatures: 0,
       owner: { hostName: 'host-c', bootId: '0123456789abcdef0123456789abcdef', nonce: 'feedfacecafebeef' },
       requests: [5, 16],
-    });
-    await writeAt(path, 2 * 512, held);
+    };
+    await writeAt(path, 2 * 512, encodeDeltaRecord(identityOf(LOCKSPACE), held));
     const human = vmlease(['dump', path]);
     expect(human.status).toBe(0);
     expect(human.stdout).toMatch(/HOST\s+STATE\s+GENERATION\s+TIMESTAMP_MS\s+OWNER\s+IO_TIMEOUT_MS\s+WATCHDOG_MS\s+REQUESTS/);
     expect(human.stdout).toMatch(/\n3\s+held\s+7\s+123456\s+host-c \(boot 01234567, nonce feedface\)\s+1000\s+6000\s+5,16\n/);
     expect(human.stdout).toMatch(/15 more host ids: free, never joined/);
+    await writeAt(path, 4 * 512, encodeDeltaRecord(identityOf(LOCKSPACE), { ...held, hostId: 5, owner: { ...held.owner, hostName: 'evil\nHOST 9' } }));
+    expect(vmlease(['dump', path]).stdout).toMatch(/\n5\s+held\s+7\s+123456\s+"evil\\nHOST 9" \(boot/);
     const { doc } = dumpJson(path);
     expect(doc.areas[0].hosts[2].record).toMatchObject({ hostId: 3, generation: 7, owner: { hostName: 'host-c', nonce: 'feedfacecafebeef' }, requests: [5, 16] });
   });
 
   it('shows the leader and each used host block of a resource', async () => {
     const path = freshFile();
-    expect(vmlease(['init-resource', `cluster:vm-web1:${path}:0`, '--hosts', '16']).status).toBe(0);
+    expect(vmlease(['init-resource', `cluster:vm-web1:${path}:0`, '--hosts', '16', '--create']).status).toBe(0);
     const identity = identityOf(RESOURCE);
     await writeAt(path, 0, encodeLeaderRecord(identity, { lver: 4, ownerHostId: 2, ownerGeneration: 9, timestampMs: 5555, writerHostId: 2, writerGeneration: 9, flags: 0 }));
     await writeAt(path, 2 * 512, encodeHostBlock(identity, { ...emptyHostBlock(2), mbal: 34, bal: 34, inp: { hostId: 2, generation: 9, lver: 4, timestampMs: 5555 }, writerGeneration: 9 }));
@@ -177,7 +222,7 @@ describe('dump', () => {
 
   it('names a corrupt record precisely and exits 5', () => {
     const path = freshFile();
-    expect(vmlease(['init-lockspace', `cluster:${path}:0`, '--hosts', '16']).status).toBe(0);
+    expect(vmlease(['init-lockspace', `cluster:${path}:0`, '--hosts', '16', '--create']).status).toBe(0);
     const bytes = readFileSync(path);
     bytes.writeUInt8(bytes.readUInt8(2 * 512 + 200) ^ 0x40, 2 * 512 + 200); // inside host id 3's record
     writeFileSync(path, bytes);
@@ -193,7 +238,7 @@ describe('dump', () => {
 
   it('reports a truncated area block by block', () => {
     const path = freshFile();
-    expect(vmlease(['init-resource', `cluster:r:${path}:0`, '--hosts', '16']).status).toBe(0);
+    expect(vmlease(['init-resource', `cluster:r:${path}:0`, '--hosts', '16', '--create']).status).toBe(0);
     truncateSync(path, 15 * 512);
     const { status, doc } = dumpJson(path);
     expect(status).toBe(5);
@@ -226,6 +271,13 @@ describe('dump', () => {
 });
 
 describe('help', () => {
+  it('prints the overview to stderr with exit 2 when no command is given', () => {
+    const bare = vmlease([]);
+    expect(bare.status).toBe(2);
+    expect(bare.stdout).toBe('');
+    expect(bare.stderr).toMatch(/^usage: vmlease COMMAND/);
+  });
+
   it('lists only the commands this build has, and each explains itself', () => {
     const overview = vmlease(['--help']);
     expect(overview.status).toBe(0);

@@ -257,7 +257,28 @@ describe('lockspace-only corruptions', () => {
     const area = initialAreaBytes(LS);
     dv(area).setUint32(2 * 512 + 152, 0, true);
     reseal(sectorOf(area, 512, 2));
-    expectOnlyHostFails(parse(area, LS), 'lockspace', 3, FormatErrorCode.fieldRange, /io timeout is 0/);
+    expectOnlyHostFails(parse(area, LS), 'lockspace', 3, FormatErrorCode.fieldRange, /io timeout 0 ms is outside 1\.\.600000/);
+  });
+
+  it('a lockspace io timeout above 600000 ms (resealed) -> FORMAT_FIELD_RANGE', () => {
+    const area = initialAreaBytes(LS);
+    dv(area).setUint32(2 * 512 + 152, 600_001, true);
+    reseal(sectorOf(area, 512, 2));
+    expectOnlyHostFails(parse(area, LS), 'lockspace', 3, FormatErrorCode.fieldRange, /io timeout 600001 ms is outside/);
+  });
+
+  it('a record whose lockspace io timeout differs from the area\'s (resealed) -> FORMAT_IO_TIMEOUT', () => {
+    const area = initialAreaBytes(LS);
+    dv(area).setUint32(2 * 512 + 152, 5_000, true);
+    reseal(sectorOf(area, 512, 2));
+    expectOnlyHostFails(parse(area, LS), 'lockspace', 3, FormatErrorCode.ioTimeout, /record says the lockspace io timeout is 5000 ms, the area's is 10000 ms/);
+  });
+
+  it('a lockspace name with a control character (resealed) -> FORMAT_FIELD_RANGE', () => {
+    const area = initialAreaBytes(LS);
+    area[2 * 512 + 32 + 2] = 0x0a; // "cl\nster-a"
+    reseal(sectorOf(area, 512, 2));
+    expectOnlyHostFails(parse(area, LS), 'lockspace', 3, FormatErrorCode.fieldRange, /lockspace name has a character outside printable ASCII \(code 10\)/);
   });
 
   it('an owner host name that is not UTF-8 (resealed) -> FORMAT_FIELD_RANGE', () => {

@@ -61,6 +61,13 @@ describe('identifyArea', () => {
     expectNamedError(thrownFormatError(() => identifyArea(foreign, LABEL)), FormatErrorCode.magic, LABEL, 'sector 0');
   });
 
+  it('refuses a lockspace record that names a resource, and a leader without one, with FORMAT_RESOURCE_NAME', () => {
+    const delta = encodeDeltaRecord({ ...lockspaceIdentity(512, 16), resourceName: 'stray' }, freeDeltaRecord(1, 7_500));
+    expectNamedError(thrownFormatError(() => identifyArea(delta, LABEL)), FormatErrorCode.resourceName, LABEL, 'sector 0', /a lockspace record names resource "stray"/);
+    const leader = encodeLeaderRecord({ ...resourceIdentity(512, 16), resourceName: '' }, LEADER_AT_INIT);
+    expectNamedError(thrownFormatError(() => identifyArea(leader, LABEL)), FormatErrorCode.resourceName, LABEL, 'sector 0', /a resource record has an empty resource name/);
+  });
+
   it('refuses fewer than 512 bytes with FORMAT_TRUNCATED', () => {
     const area = initialAreaBytes(lockspaceSpec(512));
     expectNamedError(thrownFormatError(() => identifyArea(area.subarray(0, 100), LABEL)), FormatErrorCode.truncated, LABEL, 'sector 0');

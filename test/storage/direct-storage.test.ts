@@ -66,6 +66,23 @@ describe('direct storage on a regular file', () => {
     await storage.close();
   });
 
+  it('refuses a readWith consumer that would keep the buffer', async () => {
+    const storage = await DirectStorage.open(join(dir.path, 'keep.img'), { writable: true, create: true, ioTimeoutMs: 5000 });
+    await storage.write(0, new Uint8Array(512));
+    await expect(storage.readWith(0, 512, (bytes) => bytes.subarray(0, 16))).rejects.toThrow(/returned a view of the I\/O buffer/);
+    await expect(storage.readWith(0, 512, async (bytes) => bytes[0])).rejects.toThrow(/must be synchronous/);
+    expect(await storage.readWith(0, 512, (bytes) => bytes.slice(0, 16))).toHaveLength(16);
+    expect(storage.stats.buffersInUse).toBe(0);
+    await storage.close();
+  });
+
+  it('creates only new files', async () => {
+    const path = join(dir.path, 'once.img');
+    await (await DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 5000 })).close();
+    const again = await storageError(DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 5000 }));
+    expect(again.message).toMatch(/EEXIST/);
+  });
+
   it('refuses misaligned offsets and lengths before any I/O', async () => {
     const storage = await DirectStorage.open(join(dir.path, 'b.img'), { writable: true, create: true, ioTimeoutMs: 5000 });
     expect((await storageError(storage.read(100, 512))).code).toBe('STORAGE_MISALIGNED');
@@ -114,6 +131,20 @@ describe('direct storage on block devices', () => {
       await storage.write(4096, new Uint8Array(4096).fill(0xab));
       expect((await storage.read(4096, 4096))[4095]).toBe(0xab);
       await storage.close();
+    } finally {
+      loop.detach();
+    }
+  });
+
+  it('opens a block device exclusively on request', async () => {
+    const loop = attachLoopDevice(join(dir.path, 'excl.img'), 1024 * 1024, 512);
+    try {
+      const holder = await DirectStorage.open(loop.path, { writable: false, exclusiveBlockDevice: true, ioTimeoutMs: 5000 });
+      const busy = await storageError(DirectStorage.open(loop.path, { writable: true, exclusiveBlockDevice: true, ioTimeoutMs: 5000 }));
+      expect(busy.message).toMatch(/EBUSY/);
+      // Shared opens, as the helper and dump make, are not affected.
+      await (await DirectStorage.open(loop.path, { writable: false, ioTimeoutMs: 5000 })).close();
+      await holder.close();
     } finally {
       loop.detach();
     }

@@ -128,6 +128,21 @@ describe('a hung device is isolated', () => {
     await waitFor(() => hung.stats.unfinished === 0, 30_000);
   });
 
+  it('keeps a timed-out write outstanding for every DirectStorage of the process', async () => {
+    const first = await DirectStorage.open(loop.path, { writable: true, ioTimeoutMs: HUNG_IO_TIMEOUT_MS });
+    throttle.limit(loop.device, 1);
+    await expectStorageError(first.write(8192, new Uint8Array(4096).fill(5)), 'STORAGE_IO_TIMEOUT');
+    await expectStorageError(first.close(), 'STORAGE_IO_TIMEOUT');
+    // Reopened while the old write may still land: the same sector takes no write.
+    const second = await DirectStorage.open(loop.path, { writable: true, ioTimeoutMs: HUNG_IO_TIMEOUT_MS });
+    await expectStorageError(second.write(8192, new Uint8Array(4096).fill(6)), 'STORAGE_WRITE_OUTSTANDING');
+    throttle.lift(loop.device);
+    await waitFor(() => first.stats.unfinished === 0, 30_000);
+    await second.write(8192, new Uint8Array(4096).fill(6));
+    expect((await second.read(8192, 4096))[0]).toBe(6);
+    await second.close();
+  });
+
   it('never closes the fd under a running I/O', async () => {
     const second = await DirectStorage.open(loop.path, { writable: false, ioTimeoutMs: HUNG_IO_TIMEOUT_MS });
     expect(await fdsOpenOn(loop.path)).toBe(2);
