@@ -111,6 +111,20 @@ async function run(kind: AreaSpec['kind'], args: string[]): Promise<number> {
   }
 }
 
+const SECTOR_SIZE_HELP = `  --sector-size S      512 or 4096. Default: the device's logical block size,
+                       4096 when unknown (tmpfs, NFS).`;
+
+const HELP_TAIL = `  --create             create PATH as a new regular file (refused if it exists,
+                       and under /dev). Without it PATH must exist, so an
+                       unmounted shared directory is never silently replaced.
+  --force              overwrite an initialised area or non-zero data (checked
+                       up to the next 4096-byte boundary after the area).
+
+A block device is opened exclusively: a mounted or otherwise held device is
+refused. A ':' inside PATH is written '\\:', a backslash '\\\\'. OFFSET is in
+bytes and a multiple of 4096.
+Exit status: 0 ok, 1 refused to overwrite (use --force), 2 usage, 5 storage error.`;
+
 export const initLockspaceCommand: Command = {
   name: 'init-lockspace',
   summary: 'initialise a lockspace area (one delta lease per host id)',
@@ -123,20 +137,10 @@ lease free, and reads it back to check it.
   --hosts N            host ids the area serves, 1..${HOSTS_MAX_LIMIT}; fixed for the area's life.
                        Default ${HOSTS_DEFAULT[512]} with 512-byte sectors, ${HOSTS_DEFAULT[4096]} with 4096. Keep it small for
                        small clusters: every ballot reads a block per host id.
-  --sector-size S      512 or 4096. Default: the device's logical block size,
-                       4096 when unknown (tmpfs, NFS).
+${SECTOR_SIZE_HELP}
   --io-timeout-ms N    the lockspace's io timeout, recorded in the area and
                        authoritative for every host (default ${IO_TIMEOUT_MS_DEFAULT}).
-  --create             create PATH as a new regular file (refused if it exists,
-                       and under /dev). Without it PATH must exist, so an
-                       unmounted shared directory is never silently replaced.
-  --force              overwrite an initialised area or non-zero data (checked
-                       up to the next 4096-byte boundary after the area).
-
-A block device is opened exclusively: a mounted or otherwise held device is
-refused. A ':' inside PATH is written '\\:', a backslash '\\\\'. OFFSET is in
-bytes and a multiple of 4096.
-Exit status: 0 ok, 1 refused to overwrite (use --force), 2 usage, 5 storage error.`,
+${HELP_TAIL}`,
   run: (args) => run('lockspace', args),
 };
 
@@ -151,17 +155,7 @@ record and an empty block for every host id, then reads it back to check it.
 
   --hosts N            host ids the area serves, 1..${HOSTS_MAX_LIMIT}; use the lockspace's count.
                        Default ${HOSTS_DEFAULT[512]} with 512-byte sectors, ${HOSTS_DEFAULT[4096]} with 4096.
-  --sector-size S      512 or 4096. Default: the device's logical block size,
-                       4096 when unknown (tmpfs, NFS).
-  --create             create PATH as a new regular file (refused if it exists,
-                       and under /dev). Without it PATH must exist, so an
-                       unmounted shared directory is never silently replaced.
-  --force              overwrite an initialised area or non-zero data (checked
-                       up to the next 4096-byte boundary after the area).
-
-A block device is opened exclusively: a mounted or otherwise held device is
-refused. A ':' inside PATH is written '\\:', a backslash '\\\\'. OFFSET is in
-bytes and a multiple of 4096.
-Exit status: 0 ok, 1 refused to overwrite (use --force), 2 usage, 5 storage error.`,
+${SECTOR_SIZE_HELP}
+${HELP_TAIL}`,
   run: (args) => run('resource', args),
 };

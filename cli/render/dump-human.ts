@@ -1,4 +1,4 @@
-import type { DeltaRecord, HostBlock, LeaderRecord, LockspaceArea, ResourceArea } from '../../helper/format/index.js';
+import type { Checked, DeltaRecord, HostBlock, LeaderRecord, LockspaceArea, ResourceArea } from '../../helper/format/index.js';
 import { specBytes } from '../../helper/format/index.js';
 import type { DumpReport } from './dump-report.js';
 import { renderTable } from './table.js';
@@ -33,32 +33,33 @@ function remainder(count: number, shownRows: number, what: string): string[] {
   return [`${count} ${shownRows > 0 ? 'more ' : ''}${what}`];
 }
 
-function lockspaceText(offset: number, area: LockspaceArea, path: string): string {
-  const spec = area.spec;
+/**
+ * Rows for the records of an area: one per record that is used or fails its
+ * check; never-used records are only counted.
+ */
+function recordRows<T>(records: readonly Checked<T>[], pristine: (record: T) => boolean, cells: (record: T) => string[]): { rows: string[][]; untouched: number } {
   const rows: string[][] = [];
   let untouched = 0;
-  area.hosts.forEach((checked, index) => {
+  records.forEach((checked, index) => {
     const hostId = String(index + 1);
-    if (!checked.ok) {
-      rows.push([hostId, 'ERROR', `${checked.error.code}: ${checked.error.reason}`]);
-      return;
-    }
-    const r = checked.value;
-    if (pristineDelta(r)) {
-      untouched++;
-      return;
-    }
-    rows.push([
-      hostId,
-      r.timestampMs === 0 ? 'free' : 'held',
-      String(r.generation),
-      String(r.timestampMs),
-      owner(r),
-      String(r.ownerIoTimeoutMs),
-      r.ownerWatchdogFireTimeoutMs === 0 ? 'none' : String(r.ownerWatchdogFireTimeoutMs),
-      r.requests.length === 0 ? '-' : r.requests.join(','),
-    ]);
+    if (!checked.ok) rows.push([hostId, 'ERROR', `${checked.error.code}: ${checked.error.reason}`]);
+    else if (pristine(checked.value)) untouched++;
+    else rows.push([hostId, ...cells(checked.value)]);
   });
+  return { rows, untouched };
+}
+
+function lockspaceText(offset: number, area: LockspaceArea, path: string): string {
+  const spec = area.spec;
+  const { rows, untouched } = recordRows(area.hosts, pristineDelta, (r) => [
+    r.timestampMs === 0 ? 'free' : 'held',
+    String(r.generation),
+    String(r.timestampMs),
+    owner(r),
+    String(r.ownerIoTimeoutMs),
+    r.ownerWatchdogFireTimeoutMs === 0 ? 'none' : String(r.ownerWatchdogFireTimeoutMs),
+    r.requests.length === 0 ? '-' : r.requests.join(','),
+  ]);
   return [
     `lockspace ${JSON.stringify(spec.lockspaceName)} at ${path}:${offset}: ${spec.hostsMax} host ids, ${spec.sectorSize}-byte sectors, ${specBytes(spec)} bytes, io timeout ${spec.ioTimeoutMs} ms`,
     ...(rows.length > 0 ? [renderTable(['HOST', 'STATE', 'GENERATION', 'TIMESTAMP_MS', 'OWNER', 'IO_TIMEOUT_MS', 'WATCHDOG_MS', 'REQUESTS'], rows)] : []),
@@ -74,29 +75,14 @@ function leaderText(leader: LeaderRecord): string {
 
 function resourceText(offset: number, area: ResourceArea, path: string): string {
   const spec = area.spec;
-  const rows: string[][] = [];
-  let untouched = 0;
-  area.hosts.forEach((checked, index) => {
-    const hostId = String(index + 1);
-    if (!checked.ok) {
-      rows.push([hostId, 'ERROR', `${checked.error.code}: ${checked.error.reason}`]);
-      return;
-    }
-    const b = checked.value;
-    if (pristineBlock(b)) {
-      untouched++;
-      return;
-    }
-    rows.push([
-      hostId,
-      String(b.mbal),
-      String(b.bal),
-      b.inp.hostId === 0 ? '-' : `host ${b.inp.hostId} gen ${b.inp.generation} lver ${b.inp.lver}`,
-      String(b.writerGeneration),
-      b.shared ? `yes (gen ${b.sharedGeneration})` : 'no',
-      b.request.lver === 0 ? '-' : `lver ${b.request.lver} gen ${b.request.generation}`,
-    ]);
-  });
+  const { rows, untouched } = recordRows(area.hosts, pristineBlock, (b) => [
+    String(b.mbal),
+    String(b.bal),
+    b.inp.hostId === 0 ? '-' : `host ${b.inp.hostId} gen ${b.inp.generation} lver ${b.inp.lver}`,
+    String(b.writerGeneration),
+    b.shared ? `yes (gen ${b.sharedGeneration})` : 'no',
+    b.request.lver === 0 ? '-' : `lver ${b.request.lver} gen ${b.request.generation}`,
+  ]);
   const leader = area.leader.ok ? leaderText(area.leader.value) : `leader: ERROR ${area.leader.error.code}: ${area.leader.error.reason}`;
   return [
     `resource ${JSON.stringify(spec.resourceName)} of lockspace ${JSON.stringify(spec.lockspaceName)} at ${path}:${offset}: ${spec.hostsMax} host ids, ${spec.sectorSize}-byte sectors, ${specBytes(spec)} bytes`,
