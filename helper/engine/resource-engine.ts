@@ -1,0 +1,497 @@
+import assert from 'node:assert/strict';
+import {
+  encodeHostBlock,
+  encodeLeaderRecord,
+  identityOf,
+  parseResourceArea,
+  RECORD_BYTES,
+  specBytes,
+  type HostBlock,
+  type LeaderRecord,
+  type ResourceArea,
+  type ResourceSpec,
+} from '../format/index.js';
+import { nextBallot } from './ballot.js';
+import type { HostStatus } from './host-table.js';
+import { IoIds, type Effects, type IoId, type IoRequest, type IoResult } from './io.js';
+
+/**
+ * One host's view of one resource lease (Gafni & Lamport's Disk Paxos on one
+ * disk with a block per host), as a pure state machine.
+ *
+ * Acquire: read the area (leader + every host block); if the leader names a
+ * live owner, busy. Otherwise run a ballot for lver+1: write our block with
+ * a new ballot number (phase 1), read every block, adopt the highest-balloted
+ * value of this lver, write it (phase 2), read every block again; then commit
+ * owner = (host id, generation) and lver into the leader. 3 reads + 3 writes.
+ * Release: read the leader sector, write it free. 1 read + 1 write.
+ *
+ * Shared mode: win the leader by a ballot, set the shared bit in our own
+ * block, write the leader free; an exclusive acquirer is busy while any live
+ * host's shared bit is set for its current generation. No host ever writes
+ * another host's block.
+ *
+ * After phase 2 has started, an I/O failure never lets the host forget the
+ * lease: the engine resolves that lver in the background (re-running the
+ * ballot; if the decided value is ours, writing the leader free).
+ */
+
+export type LeaseMode = 'exclusive' | 'shared';
+
+/** What the resource engine needs from the lockspace's delta lease engine. */
+export interface Liveness {
+  ownerGone(hostId: number, generation: number, nowMs: number): boolean;
+  hostStatus(hostId: number, nowMs: number): HostStatus;
+}
+
+export interface ResourceConfig {
+  readonly resource: ResourceSpec;
+  readonly hostId: number;
+  /** Pause before retrying a contended ballot or resolving an uncertain one. */
+  readonly retryDelayMs: number;
+  /** Contended ballots retried within one acquire before it gives up. */
+  readonly ballotAttemptsMax: number;
+}
+
+export type ResourceEvent =
+  | { readonly type: 'acquire'; readonly nowMs: number; readonly mode: LeaseMode; readonly generation: number; readonly ballotFloor: number }
+  | { readonly type: 'release'; readonly nowMs: number }
+  | { readonly type: 'io'; readonly nowMs: number; readonly result: IoResult }
+  | { readonly type: 'tick'; readonly nowMs: number }
+  /** Our delta lease is gone: leases of that generation are void; stop resolving. */
+  | { readonly type: 'generation-ended'; readonly nowMs: number };
+
+export interface Holder {
+  readonly hostId: number;
+  readonly generation: number;
+  readonly mode: LeaseMode;
+  readonly status: HostStatus;
+}
+
+export type ResourceOutcome =
+  | { readonly type: 'acquired'; readonly lver: number; readonly mode: LeaseMode }
+  | { readonly type: 'busy'; readonly holder: Holder; readonly reason: string }
+  | { readonly type: 'acquire-failed'; readonly code: 'storage' | 'contended' | 'not-free'; readonly reason: string; readonly resolving: boolean }
+  | { readonly type: 'resolved'; readonly lver: number; readonly wasOurs: boolean }
+  | { readonly type: 'released'; readonly lver: number; readonly note: string | undefined }
+  | { readonly type: 'release-failed'; readonly reason: string };
+
+type Phase = 'free' | 'acquiring' | 'held' | 'releasing' | 'resolving';
+type Step = 'read' | 'p1-write' | 'p1-read' | 'p2-write' | 'p2-read' | 'commit' | 'shared-mark' | 'shared-leader-free' | 'shared-clear' | 'release-read' | 'release-write';
+
+interface Attempt {
+  readonly mode: LeaseMode;
+  readonly generation: number;
+  /** True while resolving an uncertain lver rather than acquiring. */
+  readonly resolving: boolean;
+  lver: number;
+  mbal: number;
+  value: { hostId: number; generation: number } | undefined;
+  /** Phase 2 has started: from here an I/O failure must not forget the lease. */
+  phase2: boolean;
+  attempts: number;
+  ownBlock: HostBlock | undefined;
+  /** A live shared holder seen after our value was decided: we committed the leader free instead. */
+  sharedConflict: HostBlock | undefined;
+}
+
+export class ResourceEngine {
+  private readonly ids = new IoIds();
+  private readonly inflight = new Map<IoId, Step>();
+  private phase: Phase = 'free';
+  private attempt: Attempt | undefined;
+  private held: { lver: number; mode: LeaseMode; generation: number; ownBlock: HostBlock } | undefined;
+  private ballotFloor = 0;
+  private retryAtMs: number | undefined;
+  private outcomes: ResourceOutcome[] = [];
+  private ios: IoRequest[] = [];
+  private persist: number | undefined;
+  private nowMs = 0;
+
+  constructor(
+    readonly config: ResourceConfig,
+    private readonly liveness: Liveness,
+  ) {
+    assert.ok(config.hostId >= 1 && config.hostId <= config.resource.hostsMax, `host id ${config.hostId} outside 1..${config.resource.hostsMax}`);
+    assert.ok(config.ballotAttemptsMax >= 1 && config.retryDelayMs >= 1, 'retry limits must be positive');
+  }
+
+  get state(): Phase {
+    return this.phase;
+  }
+
+  /** The lease we hold, if any. */
+  get holding(): { lver: number; mode: LeaseMode } | undefined {
+    return this.held && (this.phase === 'held' || this.phase === 'releasing') ? { lver: this.held.lver, mode: this.held.mode } : undefined;
+  }
+
+  step(event: ResourceEvent): Effects<ResourceOutcome> {
+    this.outcomes = [];
+    this.ios = [];
+    this.persist = undefined;
+    this.nowMs = event.nowMs;
+    switch (event.type) {
+      case 'acquire':
+        this.onAcquire(event.mode, event.generation, event.ballotFloor);
+        break;
+      case 'release':
+        this.onRelease();
+        break;
+      case 'io':
+        this.onIo(event.result);
+        break;
+      case 'tick':
+        if (this.retryAtMs !== undefined && event.nowMs >= this.retryAtMs && this.inflight.size === 0) {
+          this.retryAtMs = undefined;
+          this.readArea();
+        }
+        break;
+      case 'generation-ended':
+        this.onGenerationEnded();
+        break;
+    }
+    const effects: Effects<ResourceOutcome> = { ios: this.ios, outcomes: this.outcomes, wakeAtMs: this.retryAtMs };
+    return this.persist === undefined ? effects : { ...effects, persistBallotFloor: this.persist };
+  }
+
+  // ---- acquire ----
+
+  private onAcquire(mode: LeaseMode, generation: number, ballotFloor: number): void {
+    if (this.phase !== 'free') {
+      this.outcomes.push({ type: 'acquire-failed', code: 'not-free', reason: `cannot acquire while ${this.phase}`, resolving: this.phase === 'resolving' });
+      return;
+    }
+    this.ballotFloor = Math.max(this.ballotFloor, ballotFloor);
+    this.phase = 'acquiring';
+    this.attempt = { mode, generation, resolving: false, lver: 0, mbal: 0, value: undefined, phase2: false, attempts: 1, ownBlock: undefined, sharedConflict: undefined };
+    this.readArea();
+  }
+
+  /** The first read of a ballot: decide whether to run one, and for which lver. */
+  private onAreaRead(area: ResourceArea): void {
+    const a = this.attempt!;
+    const broken = firstProblem(area);
+    if (broken) return this.failAttempt('storage', broken);
+    const leader = (area.leader as { value: LeaderRecord }).value;
+    const blocks = area.hosts.map((h) => (h as { value: HostBlock }).value);
+    a.ownBlock = blocks[this.config.hostId - 1]!;
+    if (a.resolving) {
+      if (leader.lver >= a.lver) return this.resolvedByLeader(leader);
+    } else {
+      if (leader.ownerHostId !== 0) {
+        if (leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation) {
+          // Committed by us at this generation (an earlier acquire whose reply was lost): ours.
+          return this.acquiredExclusive(leader.lver, a, a.ownBlock);
+        }
+        if (!this.liveness.ownerGone(leader.ownerHostId, leader.ownerGeneration, this.nowMs)) {
+          return this.busy(leader.ownerHostId, leader.ownerGeneration, 'exclusive', `held by host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}`);
+        }
+      }
+      if (a.mode === 'exclusive') {
+        const shared = this.liveSharedHolder(blocks);
+        if (shared) return this.busy(shared.hostId, shared.sharedGeneration, 'shared', `held in shared mode by host ${shared.hostId}`);
+      }
+      a.lver = leader.lver + 1;
+    }
+    const seen = Math.max(this.ballotFloor, ...blocks.map((b) => b.mbal));
+    a.mbal = nextBallot(this.config.hostId, this.config.resource.hostsMax, seen);
+    this.ballotFloor = a.mbal;
+    this.persist = a.mbal;
+    const own = a.ownBlock;
+    const sameInstance = own.inp.lver === a.lver;
+    this.writeOwnBlock('p1-write', {
+      ...own,
+      mbal: a.mbal,
+      bal: sameInstance ? own.bal : 0,
+      inp: sameInstance ? own.inp : { hostId: 0, generation: 0, lver: a.lver, timestampMs: 0 },
+      writerGeneration: a.generation,
+    });
+  }
+
+  /** Phase 1 or 2 read: abort if a higher ballot or a later instance is seen. */
+  private onBallotRead(area: ResourceArea, step: 'p1-read' | 'p2-read'): void {
+    const a = this.attempt!;
+    const broken = firstProblem(area);
+    if (broken) return this.ioTrouble(broken);
+    const leader = (area.leader as { value: LeaderRecord }).value;
+    const blocks = area.hosts.map((h) => (h as { value: HostBlock }).value);
+    if (leader.lver >= a.lver) return a.resolving ? this.resolvedByLeader(leader) : this.retryContended(`lver ${a.lver} was committed by host ${leader.writerHostId} meanwhile`);
+    for (const b of blocks) {
+      if (b.hostId === this.config.hostId) continue;
+      if (b.inp.lver > a.lver) return this.retryContended(`host ${b.hostId} is balloting for lver ${b.inp.lver}`);
+      if (b.inp.lver === a.lver && b.mbal > a.mbal) return this.retryContended(`host ${b.hostId} has a higher ballot ${b.mbal} than ours ${a.mbal}`);
+    }
+    if (step === 'p1-read') return this.startPhase2(blocks);
+    this.decided(blocks);
+  }
+
+  private startPhase2(blocks: readonly HostBlock[]): void {
+    const a = this.attempt!;
+    let best: HostBlock | undefined;
+    for (const b of blocks) {
+      if (b.inp.lver === a.lver && b.bal > 0 && b.inp.hostId !== 0 && (!best || b.bal > best.bal)) best = b;
+    }
+    a.value = best ? { hostId: best.inp.hostId, generation: best.inp.generation } : { hostId: this.config.hostId, generation: a.generation };
+    a.phase2 = true;
+    this.writeOwnBlock('p2-write', {
+      ...a.ownBlock!,
+      mbal: a.mbal,
+      bal: a.mbal,
+      inp: { hostId: a.value.hostId, generation: a.value.generation, lver: a.lver, timestampMs: this.nowMs },
+      writerGeneration: a.generation,
+    });
+  }
+
+  /** The value of lver is decided. Commit it to the leader (or, when we may not use it, free). */
+  private decided(blocks: readonly HostBlock[]): void {
+    const a = this.attempt!;
+    const ours = a.value!.hostId === this.config.hostId && a.value!.generation === a.generation;
+    // A value of ours that we may not use (resolving, or a live shared holder appeared) is committed free.
+    a.sharedConflict = ours && !a.resolving && a.mode === 'exclusive' ? this.liveSharedHolder(blocks) : undefined;
+    const owner = ours && (a.resolving || a.sharedConflict) ? { hostId: 0, generation: 0 } : a.value!;
+    this.writeLeader('commit', { lver: a.lver, ownerHostId: owner.hostId, ownerGeneration: owner.generation, timestampMs: this.nowMs, writerHostId: this.config.hostId, writerGeneration: a.generation, flags: 0 });
+  }
+
+  private onCommitted(): void {
+    const a = this.attempt!;
+    const ours = a.value!.hostId === this.config.hostId && a.value!.generation === a.generation;
+    if (a.resolving) return this.finishResolving(a.lver, ours);
+    if (!ours) return this.busy(a.value!.hostId, a.value!.generation, 'exclusive', `lver ${a.lver} was decided for host ${a.value!.hostId} generation ${a.value!.generation}`);
+    if (a.mode === 'exclusive') {
+      const conflict = a.sharedConflict;
+      if (conflict) return this.busy(conflict.hostId, conflict.sharedGeneration, 'shared', `held in shared mode by host ${conflict.hostId}`);
+      return this.acquiredExclusive(a.lver, a, this.lastOwnBlock!);
+    }
+    this.writeOwnBlock('shared-mark', { ...this.lastOwnBlock!, shared: true, sharedGeneration: a.generation });
+  }
+
+  /** Our block as we last wrote it. */
+  private lastOwnBlock: HostBlock | undefined;
+
+  private acquiredExclusive(lver: number, a: Attempt, ownBlock: HostBlock): void {
+    this.phase = 'held';
+    this.held = { lver, mode: 'exclusive', generation: a.generation, ownBlock };
+    this.attempt = undefined;
+    this.outcomes.push({ type: 'acquired', lver, mode: 'exclusive' });
+  }
+
+  private busy(hostId: number, generation: number, mode: LeaseMode, reason: string): void {
+    this.phase = 'free';
+    this.attempt = undefined;
+    this.outcomes.push({ type: 'busy', holder: { hostId, generation, mode, status: this.liveness.hostStatus(hostId, this.nowMs) }, reason });
+  }
+
+  private liveSharedHolder(blocks: readonly HostBlock[]): HostBlock | undefined {
+    return blocks.find((b) => b.hostId !== this.config.hostId && b.shared && !this.liveness.ownerGone(b.hostId, b.sharedGeneration, this.nowMs));
+  }
+
+  // ---- failures, retries and resolving ----
+
+  private retryContended(reason: string): void {
+    const a = this.attempt!;
+    if (a.resolving || a.phase2 || a.attempts < this.config.ballotAttemptsMax) {
+      a.attempts++;
+      this.retryAtMs = this.nowMs + this.config.retryDelayMs;
+      return;
+    }
+    this.failAttempt('contended', reason);
+  }
+
+  /** An I/O failed or a read was unusable. Before phase 2 the attempt simply fails; after, it must be resolved. */
+  private ioTrouble(reason: string): void {
+    const a = this.attempt!;
+    if (!a.phase2 && !a.resolving) return this.failAttempt('storage', reason);
+    if (!a.resolving) {
+      this.outcomes.push({ type: 'acquire-failed', code: 'storage', reason: `${reason}; resolving lver ${a.lver} in the background`, resolving: true });
+      this.phase = 'resolving';
+      this.attempt = { ...a, resolving: true, attempts: 1 };
+    }
+    this.retryAtMs = this.nowMs + this.config.retryDelayMs;
+  }
+
+  private failAttempt(code: 'storage' | 'contended', reason: string): void {
+    this.phase = 'free';
+    this.attempt = undefined;
+    this.outcomes.push({ type: 'acquire-failed', code, reason, resolving: false });
+  }
+
+  private resolvedByLeader(leader: LeaderRecord): void {
+    const a = this.attempt!;
+    if (leader.lver === a.lver && leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation) {
+      // The uncertain ballot was decided for us and committed: release it.
+      a.value = { hostId: this.config.hostId, generation: a.generation };
+      this.writeLeader('commit', { ...leader, ownerHostId: 0, ownerGeneration: 0, timestampMs: this.nowMs, writerHostId: this.config.hostId, writerGeneration: a.generation });
+      return;
+    }
+    this.finishResolving(a.lver, false);
+  }
+
+  private finishResolving(lver: number, wasOurs: boolean): void {
+    const a = this.attempt!;
+    if (a.mode === 'shared' && this.lastOwnBlock?.shared) {
+      // The shared bit may have landed: clear it, or it would block exclusive acquirers for our whole generation.
+      this.writeOwnBlock('shared-clear', { ...this.lastOwnBlock, shared: false, sharedGeneration: 0 });
+      a.value = wasOurs ? { hostId: this.config.hostId, generation: a.generation } : a.value;
+      return;
+    }
+    this.phase = 'free';
+    this.attempt = undefined;
+    this.outcomes.push({ type: 'resolved', lver, wasOurs });
+  }
+
+  private onGenerationEnded(): void {
+    // Leases of an ended generation are void for every other host once it is gone.
+    if (this.phase !== 'free') {
+      this.phase = 'free';
+      this.attempt = undefined;
+      this.held = undefined;
+      this.retryAtMs = undefined;
+    }
+  }
+
+  // ---- release ----
+
+  private onRelease(): void {
+    if (this.phase !== 'held' || !this.held) {
+      this.outcomes.push({ type: 'release-failed', reason: `not held (${this.phase})` });
+      return;
+    }
+    this.phase = 'releasing';
+    if (this.held.mode === 'shared') {
+      this.writeOwnBlock('release-write', { ...this.held.ownBlock, shared: false, sharedGeneration: 0 });
+      return;
+    }
+    const id = this.ids.take();
+    this.inflight.set(id, 'release-read');
+    this.ios.push({ kind: 'read', id, offset: 0, length: Math.max(RECORD_BYTES, this.config.resource.sectorSize) });
+  }
+
+  private onReleaseRead(data: Uint8Array): void {
+    const h = this.held!;
+    const area = parseResourceArea(data, this.config.resource, this.label());
+    if (!area.leader.ok) return this.releaseFailed(area.leader.error.message);
+    const leader = area.leader.value;
+    if (leader.lver > h.lver) {
+      this.releasedDone(`the leader is at lver ${leader.lver}, past ours (${h.lver}); not written`);
+      return;
+    }
+    this.writeLeader('release-write', { lver: h.lver, ownerHostId: 0, ownerGeneration: 0, timestampMs: this.nowMs, writerHostId: this.config.hostId, writerGeneration: h.generation, flags: 0 });
+  }
+
+  private releasedDone(note: string | undefined): void {
+    const lver = this.held!.lver;
+    this.phase = 'free';
+    this.held = undefined;
+    this.outcomes.push({ type: 'released', lver, note });
+  }
+
+  private releaseFailed(reason: string): void {
+    // Still ours on disk: the lease stays held until a release succeeds (or our generation ends).
+    this.phase = 'held';
+    this.outcomes.push({ type: 'release-failed', reason });
+  }
+
+  // ---- I/O plumbing ----
+
+  private onIo(result: IoResult): void {
+    const step = this.inflight.get(result.id);
+    assert.ok(step, `resource engine got a result for unknown I/O ${result.id}`);
+    this.inflight.delete(result.id);
+    if (step === 'release-read' || step === 'release-write') {
+      if (!this.held) return; // our generation ended while the release ran
+      if (!result.ok) return this.releaseFailed(`${step} ${result.reason}: ${result.detail}`);
+      if (step === 'release-read') return this.onReleaseRead(result.data!);
+      return this.releasedDone(undefined);
+    }
+    if (!this.attempt) return; // the attempt ended (generation ended) while the I/O ran
+    if (!result.ok) {
+      if (step === 'shared-mark' || step === 'shared-leader-free') return this.sharedTrouble(`${step} ${result.reason}: ${result.detail}`);
+      if (step === 'shared-clear') {
+        this.retryAtMs = this.nowMs + this.config.retryDelayMs;
+        return;
+      }
+      return this.ioTrouble(`${step} ${result.reason}: ${result.detail}`);
+    }
+    switch (step) {
+      case 'read':
+        return this.onAreaRead(this.parse(result.data!));
+      case 'p1-write':
+      case 'p2-write':
+        return this.readBallot(step === 'p1-write' ? 'p1-read' : 'p2-read');
+      case 'p1-read':
+      case 'p2-read':
+        return this.onBallotRead(this.parse(result.data!), step);
+      case 'commit':
+        return this.onCommitted();
+      case 'shared-mark':
+        return this.writeLeader('shared-leader-free', { lver: this.attempt.lver, ownerHostId: 0, ownerGeneration: 0, timestampMs: this.nowMs, writerHostId: this.config.hostId, writerGeneration: this.attempt.generation, flags: 0 });
+      case 'shared-leader-free':
+        return this.acquiredShared();
+      case 'shared-clear':
+        this.phase = 'free';
+        this.outcomes.push({ type: 'resolved', lver: this.attempt.lver, wasOurs: true });
+        this.attempt = undefined;
+        return;
+    }
+  }
+
+  private acquiredShared(): void {
+    const a = this.attempt!;
+    this.phase = 'held';
+    this.held = { lver: a.lver, mode: 'shared', generation: a.generation, ownBlock: this.lastOwnBlock! };
+    this.attempt = undefined;
+    this.outcomes.push({ type: 'acquired', lver: this.held.lver, mode: 'shared' });
+  }
+
+  /**
+   * The leader names us exclusively but marking the shared bit or freeing the
+   * leader failed: we hold it exclusively on disk. Report failure and release
+   * it in the background as an uncertain lver.
+   */
+  private sharedTrouble(reason: string): void {
+    const a = this.attempt!;
+    this.outcomes.push({ type: 'acquire-failed', code: 'storage', reason: `${reason}; releasing lver ${a.lver} in the background`, resolving: true });
+    this.phase = 'resolving';
+    this.attempt = { ...a, resolving: true, attempts: 1, phase2: true };
+    this.retryAtMs = this.nowMs + this.config.retryDelayMs;
+  }
+
+  private readArea(): void {
+    const id = this.ids.take();
+    this.inflight.set(id, 'read');
+    this.ios.push({ kind: 'read', id, offset: 0, length: specBytes(this.config.resource) });
+  }
+
+  private readBallot(step: 'p1-read' | 'p2-read'): void {
+    const id = this.ids.take();
+    this.inflight.set(id, step);
+    this.ios.push({ kind: 'read', id, offset: 0, length: specBytes(this.config.resource) });
+  }
+
+  private writeOwnBlock(step: Step, block: HostBlock): void {
+    this.lastOwnBlock = block;
+    const id = this.ids.take();
+    this.inflight.set(id, step);
+    this.ios.push({ kind: 'write', id, offset: this.config.hostId * this.config.resource.sectorSize, data: encodeHostBlock(identityOf(this.config.resource), block) });
+  }
+
+  private writeLeader(step: Step, leader: LeaderRecord): void {
+    const id = this.ids.take();
+    this.inflight.set(id, step);
+    this.ios.push({ kind: 'write', id, offset: 0, data: encodeLeaderRecord(identityOf(this.config.resource), leader) });
+  }
+
+  private parse(data: Uint8Array): ResourceArea {
+    return parseResourceArea(data, this.config.resource, this.label());
+  }
+
+  private label(): string {
+    return `resource ${JSON.stringify(this.config.resource.resourceName)}`;
+  }
+}
+
+function firstProblem(area: ResourceArea): string | undefined {
+  if (!area.leader.ok) return area.leader.error.message;
+  const bad = area.hosts.find((h) => !h.ok);
+  return bad && !bad.ok ? bad.error.message : undefined;
+}

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+
+/**
+ * Every timeout of the lease algorithms, derived in one place from the io
+ * timeout N and the watchdog fire timeout W (SPEC section 3), in milliseconds.
+ *
+ * Renew every 2N. With T the monotonic time read just before submitting the
+ * renewal write that succeeded, everything holding the host's leases is
+ * stopped by T+8N (fail); the last watchdog pet is no later than fail minus
+ * the pet interval, so the watchdog resets the host by T+8N+W. Another host
+ * may take over at t_obs+8N+W+margin, where t_obs is when it last saw the
+ * owner's timestamp change and N, W are the larger of its own and the
+ * owner's published values.
+ */
+
+export interface TimingOptions {
+  /** Clock-rate error bound between any two hosts' monotonic clocks, parts per million (>= 500). */
+  readonly clockRatePpm: number;
+  /** How late a watchdog may fire after its timeout. */
+  readonly watchdogErrorMs: number;
+  /** The smallest takeover margin (SPEC: at least 1 s). */
+  readonly marginMinMs: number;
+}
+
+export const TIMING_DEFAULTS: TimingOptions = { clockRatePpm: 500, watchdogErrorMs: 1_000, marginMinMs: 1_000 };
+
+export interface Timing {
+  readonly ioTimeoutMs: number;
+  /** 0 = no watchdog. */
+  readonly watchdogFireTimeoutMs: number;
+  /** Renew the delta lease this often. */
+  readonly renewIntervalMs: number;
+  /** Warn when the last successful renewal is this old. */
+  readonly renewWarnMs: number;
+  /** From T, everything holding the host's leases must be stopped by this. */
+  readonly failMs: number;
+  /** The watchdog is petted at least this often while renewals succeed. */
+  readonly watchdogPetIntervalMs: number;
+  /** Wait after writing our delta record before re-reading it to confirm ownership. */
+  readonly joinSettleMs: number;
+}
+
+export function deriveTiming(ioTimeoutMs: number, watchdogFireTimeoutMs: number): Timing {
+  assert.ok(Number.isInteger(ioTimeoutMs) && ioTimeoutMs >= 1, `io timeout ${ioTimeoutMs} must be a positive integer of ms`);
+  assert.ok(Number.isInteger(watchdogFireTimeoutMs) && watchdogFireTimeoutMs >= 0, `watchdog fire timeout ${watchdogFireTimeoutMs} must be a non-negative integer of ms`);
+  const timing: Timing = {
+    ioTimeoutMs,
+    watchdogFireTimeoutMs,
+    renewIntervalMs: 2 * ioTimeoutMs,
+    renewWarnMs: 6 * ioTimeoutMs,
+    failMs: 8 * ioTimeoutMs,
+    watchdogPetIntervalMs: Math.max(1, Math.min(ioTimeoutMs, 1_000)),
+    joinSettleMs: 2 * ioTimeoutMs,
+  };
+  // A renewal (read + write, each up to N) fits in the interval before the next; several
+  // renewals can fail before the warning, and the warning comes before the fail deadline.
+  assert.ok(timing.renewIntervalMs >= 2 * ioTimeoutMs, 'renewal must fit its read and write');
+  assert.ok(timing.renewIntervalMs < timing.renewWarnMs && timing.renewWarnMs < timing.failMs, 'renew < warn < fail');
+  assert.ok(timing.watchdogPetIntervalMs < timing.failMs, 'the watchdog is petted more often than fail');
+  assert.ok(timing.joinSettleMs > ioTimeoutMs, 'a competing join write lands within the settle wait');
+  return timing;
+}
+
+/** The takeover margin for fail + W, covering clock-rate error and watchdog lateness (SPEC section 3). */
+export function takeoverMarginMs(failMs: number, watchdogFireTimeoutMs: number, options: TimingOptions = TIMING_DEFAULTS): number {
+  assert.ok(options.clockRatePpm >= 500, 'clock-rate error bound must be at least 500 ppm');
+  const drift = Math.ceil((2 * options.clockRatePpm * (failMs + watchdogFireTimeoutMs)) / 1_000_000);
+  const margin = Math.max(options.marginMinMs, drift + options.watchdogErrorMs);
+  assert.ok(margin >= 1_000 || options.marginMinMs < 1_000, 'margin of at least 1 s unless a test lowers the minimum');
+  return margin;
+}
+
+export interface HostDeadInput {
+  readonly own: Timing;
+  /** What the owner published in its delta record. */
+  readonly ownerIoTimeoutMs: number;
+  readonly ownerWatchdogFireTimeoutMs: number;
+  /** The operator accepts takeover from a host without watchdog (SPEC: logged as a warning each time). */
+  readonly takeoverWithoutWatchdog: boolean;
+  readonly options?: TimingOptions;
+}
+
+/**
+ * How long after t_obs (the observer's time when it last saw the owner's
+ * timestamp change) the owner counts as dead, or undefined when it never
+ * can on timing alone (it runs without a watchdog and takeover without one is
+ * not allowed). N and W are the larger of the observer's and the owner's.
+ */
+export function hostDeadAfterMs(input: HostDeadInput): number | undefined {
+  const ownerHasWatchdog = input.ownerWatchdogFireTimeoutMs > 0;
+  if (!ownerHasWatchdog && !input.takeoverWithoutWatchdog) return undefined;
+  const n = Math.max(input.own.ioTimeoutMs, input.ownerIoTimeoutMs);
+  const w = Math.max(input.own.watchdogFireTimeoutMs, input.ownerWatchdogFireTimeoutMs);
+  const failMs = 8 * n;
+  const dead = failMs + w + takeoverMarginMs(failMs, w, input.options);
+  assert.ok(dead > failMs + w, 'host_dead is later than the owner\'s watchdog reset');
+  return dead;
+}
+
+/** The larger of the observer's and the owner's fail time: a host silent this long is FAIL. */
+export function hostFailAfterMs(own: Timing, ownerIoTimeoutMs: number): number {
+  return 8 * Math.max(own.ioTimeoutMs, ownerIoTimeoutMs);
+}
