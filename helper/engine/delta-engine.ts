@@ -9,6 +9,7 @@ import {
   type Incarnation,
   type LockspaceSpec,
 } from '../format/index.js';
+import type { BrokenRules } from './broken-rules.js';
 import { HostTable, type HostStatus } from './host-table.js';
 import { IoIds, type Effects, type IoId, type IoRequest, type IoResult } from './io.js';
 import { deriveTiming, hostDeadAfterMs, type Timing, type TimingOptions } from './timing.js';
@@ -31,6 +32,8 @@ export interface DeltaConfig {
   readonly takeoverWithoutWatchdog: boolean;
   readonly ownerFeatures: number;
   readonly timingOptions?: TimingOptions;
+  /** Test only (simulator): rules broken on purpose. */
+  readonly brokenRules?: BrokenRules;
 }
 
 export type DeltaEvent =
@@ -82,7 +85,7 @@ export class DeltaEngine {
   constructor(readonly config: DeltaConfig) {
     assert.ok(config.hostId >= 1 && config.hostId <= config.lockspace.hostsMax, `host id ${config.hostId} outside 1..${config.lockspace.hostsMax}`);
     this.timing = deriveTiming(config.lockspace.ioTimeoutMs, config.watchdogFireTimeoutMs);
-    this.table = new HostTable(this.timing, config.takeoverWithoutWatchdog, config.timingOptions);
+    this.table = new HostTable(this.timing, config.takeoverWithoutWatchdog, config.timingOptions, config.brokenRules);
   }
 
   get generation(): number | undefined {
@@ -331,7 +334,8 @@ export class DeltaEngine {
     if (this.phase === 'held') {
       candidates.push(this.validUntilMs!);
       if (!this.warned) candidates.push(this.lastGoodMs! + this.timing.renewWarnMs);
-      if (this.nextRenewAtMs !== undefined) candidates.push(this.nextRenewAtMs);
+      // A renewal waits for unfinished I/O; its completion is the next event then.
+      if (this.nextRenewAtMs !== undefined && this.inflight.size === 0) candidates.push(this.nextRenewAtMs);
     }
     if (this.phase === 'joining' && this.inflight.size === 0) {
       if (this.settleUntilMs !== undefined) candidates.push(this.settleUntilMs);

@@ -1,4 +1,5 @@
 import type { Checked, DeltaRecord } from '../format/index.js';
+import type { BrokenRules } from './broken-rules.js';
 import { hostDeadAfterMs, hostFailAfterMs, type Timing, type TimingOptions } from './timing.js';
 
 /**
@@ -39,6 +40,7 @@ export class HostTable {
     private readonly own: Timing,
     private readonly takeoverWithoutWatchdog: boolean,
     private readonly timingOptions: TimingOptions | undefined,
+    private readonly broken: BrokenRules = {},
   ) {}
 
   /** Folds in one read of the whole area, completed at `nowMs`. */
@@ -73,7 +75,7 @@ export class HostTable {
       takeoverWithoutWatchdog: this.takeoverWithoutWatchdog,
       ...(this.timingOptions ? { options: this.timingOptions } : {}),
     });
-    const deadAtMs = deadAfter === undefined ? undefined : entry.seenAtMs + deadAfter;
+    const deadAtMs = deadAfter === undefined ? undefined : entry.seenAtMs + (this.broken.takeoverBeforeHostDead ? Math.floor(hostFailAfterMs(this.own, record.ownerIoTimeoutMs) / 4) : deadAfter);
     const silentMs = nowMs - entry.seenAtMs;
     if (deadAtMs !== undefined && nowMs >= deadAtMs) return { ...base, state: 'DEAD', deadAtMs };
     if (silentMs >= hostFailAfterMs(this.own, record.ownerIoTimeoutMs)) return { ...base, state: 'FAIL', deadAtMs };

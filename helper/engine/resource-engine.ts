@@ -12,6 +12,7 @@ import {
   type ResourceSpec,
 } from '../format/index.js';
 import { nextBallot } from './ballot.js';
+import type { BrokenRules } from './broken-rules.js';
 import type { HostStatus } from './host-table.js';
 import { IoIds, type Effects, type IoId, type IoRequest, type IoResult } from './io.js';
 
@@ -51,6 +52,8 @@ export interface ResourceConfig {
   readonly retryDelayMs: number;
   /** Contended ballots retried within one acquire before it gives up. */
   readonly ballotAttemptsMax: number;
+  /** Test only (simulator): rules broken on purpose. */
+  readonly brokenRules?: BrokenRules;
 }
 
 export type ResourceEvent =
@@ -91,6 +94,8 @@ interface Attempt {
   phase2: boolean;
   attempts: number;
   ownBlock: HostBlock | undefined;
+  /** The blocks of the attempt's first read (only a broken rule uses them). */
+  firstBlocks: readonly HostBlock[];
   /** A live shared holder seen after our value was decided: we committed the leader free instead. */
   sharedConflict: HostBlock | undefined;
 }
@@ -150,7 +155,7 @@ export class ResourceEngine {
         this.onGenerationEnded();
         break;
     }
-    const effects: Effects<ResourceOutcome> = { ios: this.ios, outcomes: this.outcomes, wakeAtMs: this.retryAtMs };
+    const effects: Effects<ResourceOutcome> = { ios: this.ios, outcomes: this.outcomes, wakeAtMs: this.inflight.size === 0 ? this.retryAtMs : undefined };
     return this.persist === undefined ? effects : { ...effects, persistBallotFloor: this.persist };
   }
 
@@ -163,7 +168,7 @@ export class ResourceEngine {
     }
     this.ballotFloor = Math.max(this.ballotFloor, ballotFloor);
     this.phase = 'acquiring';
-    this.attempt = { mode, generation, resolving: false, lver: 0, mbal: 0, value: undefined, phase2: false, attempts: 1, ownBlock: undefined, sharedConflict: undefined };
+    this.attempt = { mode, generation, resolving: false, lver: 0, mbal: 0, value: undefined, phase2: false, attempts: 1, ownBlock: undefined, firstBlocks: [], sharedConflict: undefined };
     this.readArea();
   }
 
@@ -173,17 +178,17 @@ export class ResourceEngine {
     const broken = firstProblem(area);
     if (broken) return this.failAttempt('storage', broken);
     const leader = (area.leader as { value: LeaderRecord }).value;
-    const blocks = area.hosts.map((h) => (h as { value: HostBlock }).value);
-    a.ownBlock = blocks[this.config.hostId - 1]!;
+    const blocks = this.visible(area.hosts.map((h) => (h as { value: HostBlock }).value));
+    a.ownBlock = area.hosts.map((h) => (h as { value: HostBlock }).value)[this.config.hostId - 1]!;
+    a.firstBlocks = blocks;
     if (a.resolving) {
       if (leader.lver >= a.lver) return this.resolvedByLeader(leader);
     } else {
       if (leader.ownerHostId !== 0) {
-        if (leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation) {
-          // Committed by us at this generation (an earlier acquire whose reply was lost): ours.
-          return this.acquiredExclusive(leader.lver, a, a.ownBlock);
-        }
-        if (!this.liveness.ownerGone(leader.ownerHostId, leader.ownerGeneration, this.nowMs)) {
+        // The leader may name us at this generation although we hold nothing: a late commit of a
+        // lease we already released, or one we resolved. We know we do not hold it: ballot past it.
+        const staleOurs = leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation;
+        if (!staleOurs && !this.liveness.ownerGone(leader.ownerHostId, leader.ownerGeneration, this.nowMs)) {
           return this.busy(leader.ownerHostId, leader.ownerGeneration, 'exclusive', `held by host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}`);
         }
       }
@@ -194,7 +199,7 @@ export class ResourceEngine {
       a.lver = leader.lver + 1;
     }
     const seen = Math.max(this.ballotFloor, ...blocks.map((b) => b.mbal));
-    a.mbal = nextBallot(this.config.hostId, this.config.resource.hostsMax, seen);
+    a.mbal = nextBallot(this.config.hostId, this.config.resource.hostsMax, this.broken.reuseBallotNumber ? 0 : seen);
     this.ballotFloor = a.mbal;
     this.persist = a.mbal;
     const own = a.ownBlock;
@@ -214,7 +219,7 @@ export class ResourceEngine {
     const broken = firstProblem(area);
     if (broken) return this.ioTrouble(broken);
     const leader = (area.leader as { value: LeaderRecord }).value;
-    const blocks = area.hosts.map((h) => (h as { value: HostBlock }).value);
+    const blocks = this.visible(area.hosts.map((h) => (h as { value: HostBlock }).value));
     if (leader.lver >= a.lver) return a.resolving ? this.resolvedByLeader(leader) : this.retryContended(`lver ${a.lver} was committed by host ${leader.writerHostId} meanwhile`);
     for (const b of blocks) {
       if (b.hostId === this.config.hostId) continue;
@@ -281,6 +286,17 @@ export class ResourceEngine {
     this.outcomes.push({ type: 'busy', holder: { hostId, generation, mode, status: this.liveness.hostStatus(hostId, this.nowMs) }, reason });
   }
 
+  private get broken(): BrokenRules {
+    return this.config.brokenRules ?? {};
+  }
+
+  /** Every block of the area, except the one a broken rule skips. */
+  private visible(blocks: HostBlock[]): HostBlock[] {
+    if (!this.broken.skipHostBlockInBallotRead) return blocks;
+    const skipped = blocks.filter((b) => b.hostId !== this.config.hostId).at(-1);
+    return blocks.filter((b) => b !== skipped);
+  }
+
   private liveSharedHolder(blocks: readonly HostBlock[]): HostBlock | undefined {
     return blocks.find((b) => b.hostId !== this.config.hostId && b.shared && !this.liveness.ownerGone(b.hostId, b.sharedGeneration, this.nowMs));
   }
@@ -300,7 +316,7 @@ export class ResourceEngine {
   /** An I/O failed or a read was unusable. Before phase 2 the attempt simply fails; after, it must be resolved. */
   private ioTrouble(reason: string): void {
     const a = this.attempt!;
-    if (!a.phase2 && !a.resolving) return this.failAttempt('storage', reason);
+    if ((!a.phase2 || this.broken.forgetAfterPhase2Error) && !a.resolving) return this.failAttempt('storage', reason);
     if (!a.resolving) {
       this.outcomes.push({ type: 'acquire-failed', code: 'storage', reason: `${reason}; resolving lver ${a.lver} in the background`, resolving: true });
       this.phase = 'resolving';
@@ -416,8 +432,10 @@ export class ResourceEngine {
       case 'read':
         return this.onAreaRead(this.parse(result.data!));
       case 'p1-write':
+        if (this.broken.skipPhase1Read) return this.startPhase2(this.attempt.firstBlocks);
+        return this.readBallot('p1-read');
       case 'p2-write':
-        return this.readBallot(step === 'p1-write' ? 'p1-read' : 'p2-read');
+        return this.readBallot('p2-read');
       case 'p1-read':
       case 'p2-read':
         return this.onBallotRead(this.parse(result.data!), step);
@@ -468,7 +486,9 @@ export class ResourceEngine {
     this.ios.push({ kind: 'read', id, offset: 0, length: specBytes(this.config.resource) });
   }
 
-  private writeOwnBlock(step: Step, block: HostBlock): void {
+  private writeOwnBlock(step: Step, written: HostBlock): void {
+    // Our mbal is a promise: no write of ours ever lowers it (a block read from disk may lag our last ballot).
+    const block = { ...written, mbal: Math.max(written.mbal, this.ballotFloor) };
     this.lastOwnBlock = block;
     const id = this.ids.take();
     this.inflight.set(id, step);
