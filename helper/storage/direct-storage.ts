@@ -65,10 +65,20 @@ export interface StorageStats {
   readonly buffersInUse: number;
 }
 
+/** I/Os submitted to the kernel since open (for benchmarks and the helper's status). */
+export interface IoCounts {
+  reads: number;
+  writes: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
 export class DirectStorage {
   private readonly pending = new Map<number, Pending>();
   private readonly control: Int32Array;
   private nextId = 1;
+  /** Counted when an I/O is handed to the worker. */
+  readonly counts: IoCounts = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0 };
   private closing = false;
   private failure: StorageError | undefined;
   private onClosed: ((error?: string) => void) | undefined;
@@ -241,6 +251,13 @@ export class DirectStorage {
     if (!slot) return refuse(StorageErrorCode.buffersExhausted, `no free ${length}-byte aligned buffer (${this.arena.slotsInUse} pinned by unfinished I/O)`);
     if (data) this.arena.bytes(slot).set(data);
     const id = this.nextId++;
+    if (op === 'read') {
+      this.counts.reads++;
+      this.counts.bytesRead += length;
+    } else {
+      this.counts.writes++;
+      this.counts.bytesWritten += length;
+    }
     const range = op === 'write' ? addOutstandingWrite(this.info.identity, position, position + length) : undefined;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.onDeadline(id), this.options.ioTimeoutMs);

@@ -1,0 +1,4 @@
+export * from './clock.js';
+export * from './engine-driver.js';
+export * from './lockspace.js';
+export * from './resource.js';
