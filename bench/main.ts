@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderTable } from '../cli/render/table.js';
 import { measureTarget, type IoCase } from './io-latency.js';
+import { measureAcquireRelease, measureJoin, measureRenewalIo, type JoinCase, type OpCase, type RenewalCase } from './lease-ops.js';
 import { attachLoopDevice } from './support/loop-device.js';
 
 /**
@@ -73,6 +74,53 @@ function areaRatios(cases: readonly IoCase[]): string[] {
   return lines;
 }
 
+/** sanlock 3.8.5 on this kind of machine (SPEC section 11): the reference our numbers are compared with. */
+const SANLOCK = { acquireP50Ms: { 512: 4.6, 4096: 31 }, acquireIos: 6, releaseP50Ms: 0.2, releaseIos: 3, joinMsAtIoTimeout1s: 3000 } as const;
+
+async function leaseSuite(): Promise<{ ops: OpCase[]; joins: JoinCase[]; renewals: RenewalCase[]; notes: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vmlease-bench-'));
+  const notes: string[] = [];
+  try {
+    const file = join(dir, 'leases.img');
+    const ops: OpCase[] = [];
+    for (const hosts of [16, 2000]) ops.push(...(await measureAcquireRelease('file (work disk)', file, 512, hosts, hosts === 16 ? 300 : 100)));
+    if (process.getuid?.() === 0) {
+      const loop = attachLoopDevice(join(dir, 'loop4k.img'), 64 * 1024 * 1024, 4096);
+      try {
+        for (const hosts of [16, 2000]) ops.push(...(await measureAcquireRelease(`loop device (${loop.path})`, loop.path, 4096, hosts, hosts === 16 ? 300 : 50)));
+      } finally {
+        loop.detach();
+      }
+    } else {
+      notes.push('lease operations on the 4096-byte-sector loop device not measured: needs root');
+    }
+    const joins = [await measureJoin(join(dir, 'join.img'), 100, 5), await measureJoin(join(dir, 'join1s.img'), 1000, 2)];
+    const renewals = [await measureRenewalIo(join(dir, 'renew1.img'), 1, 20), await measureRenewalIo(join(dir, 'renew1000.img'), 1000, 20)];
+    return { ops, joins, renewals, notes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function leaseTables(suite: Awaited<ReturnType<typeof leaseSuite>>): string {
+  const ops = renderTable(
+    ['TARGET', 'SECTOR', 'HOSTS', 'OP', 'P50_MS', 'P99_MS', 'READS', 'WRITES', 'BYTES_READ', 'SANLOCK_P50_MS', 'SANLOCK_IOS', 'SANLOCK_P50_VS_OURS'],
+    suite.ops.map((c) => {
+      const sanlockMs = c.op === 'acquire' ? SANLOCK.acquireP50Ms[c.sectorSize] : SANLOCK.releaseP50Ms;
+      return [c.target, String(c.sectorSize), String(c.hostsMax), c.op, c.latency.p50Ms.toFixed(3), c.latency.p99Ms.toFixed(3), c.readsPerOp.toFixed(1), c.writesPerOp.toFixed(1), String(Math.round(c.bytesReadPerOp)), sanlockMs.toFixed(1), String(c.op === 'acquire' ? SANLOCK.acquireIos : SANLOCK.releaseIos), ratio(sanlockMs, c.latency.p50Ms)];
+    }),
+  );
+  const joins = renderTable(
+    ['IO_TIMEOUT_MS', 'JOIN_P50_MS', 'JOIN_MAX_MS', 'SANLOCK_MS'],
+    suite.joins.map((j) => [String(j.ioTimeoutMs), j.joinMs.p50Ms.toFixed(1), j.joinMs.maxMs.toFixed(1), j.ioTimeoutMs === 1000 ? String(SANLOCK.joinMsAtIoTimeout1s) : '-']),
+  );
+  const renewals = renderTable(
+    ['LEASES_HELD', 'INTERVALS', 'LOCKSPACE_IO_PER_INTERVAL', 'RESOURCE_IO_DURING_RENEWALS'],
+    suite.renewals.map((r) => [String(r.leasesHeld), String(r.intervals), r.lockspaceIoPerInterval.toFixed(2), String(r.resourceIoDuringRenewals)]),
+  );
+  return `Lease operations (uncontended; sanlock columns: sanlock 3.8.5 measured on this machine kind, SPEC section 11)\n${ops}\n\nJoin a free 16-host lockspace\n${joins}\n\nRenewal I/O (io timeout 50 ms, renewal every 100 ms)\n${renewals}`;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } }, strict: true });
   if (values.help) {
@@ -80,12 +128,13 @@ async function main(): Promise<void> {
     return;
   }
   const io = await ioSuite();
+  const leases = await leaseSuite();
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ node: process.version, date: new Date().toISOString(), io }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ node: process.version, date: new Date().toISOString(), io, leases, sanlockReference: SANLOCK }, null, 2)}\n`);
     return;
   }
-  process.stdout.write(`Direct I/O latency (${process.version})\n${ioTable(io.cases)}\n\n${areaRatios(io.cases).join('\n')}\n`);
-  for (const note of io.notes) process.stdout.write(`note: ${note}\n`);
+  process.stdout.write(`Direct I/O latency (${process.version})\n${ioTable(io.cases)}\n\n${areaRatios(io.cases).join('\n')}\n\n${leaseTables(leases)}\n`);
+  for (const note of [...io.notes, ...leases.notes]) process.stdout.write(`note: ${note}\n`);
 }
 
 await main();

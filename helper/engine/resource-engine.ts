@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import {
+  decodeLeaderRecord,
   encodeHostBlock,
+  FormatError,
   encodeLeaderRecord,
   identityOf,
   parseResourceArea,
@@ -384,9 +386,14 @@ export class ResourceEngine {
 
   private onReleaseRead(data: Uint8Array): void {
     const h = this.held!;
-    const area = parseResourceArea(data, this.config.resource, this.label());
-    if (!area.leader.ok) return this.releaseFailed(area.leader.error.message);
-    const leader = area.leader.value;
+    let leader: LeaderRecord;
+    try {
+      // Only the leader sector was read: decode just it.
+      leader = decodeLeaderRecord(data, { ...identityOf(this.config.resource), kind: 'leader', blockHostId: 0 }, { area: this.label(), block: 'leader (sector 0)' });
+    } catch (error) {
+      if (error instanceof FormatError) return this.releaseFailed(error.message);
+      throw error;
+    }
     if (leader.lver > h.lver) {
       this.releasedDone(`the leader is at lver ${leader.lver}, past ours (${h.lver}); not written`);
       return;

@@ -125,7 +125,15 @@ export function leaderPlace(areaLabel: string): RecordPlace {
 }
 
 function expectation(spec: AreaSpec, kind: RecordExpectation['kind'], blockHostId: number): RecordExpectation {
-  return { ...identityOf(spec), kind, blockHostId };
+  // Built field by field: this runs once per record of every ballot read (2000 per area).
+  return {
+    sectorSize: spec.sectorSize,
+    hostsMax: spec.hostsMax,
+    lockspaceName: spec.lockspaceName,
+    resourceName: spec.kind === 'resource' ? spec.resourceName : '',
+    kind,
+    blockHostId,
+  };
 }
 
 /**

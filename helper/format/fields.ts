@@ -11,8 +11,10 @@ export function view(record: Uint8Array): DataView {
 }
 
 export function readU64(v: DataView, offset: number): number | undefined {
-  const value = v.getBigUint64(offset, true);
-  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
+  // Two u32 halves instead of a BigInt: this runs for every field of every record read.
+  const low = v.getUint32(offset, true);
+  const high = v.getUint32(offset + 4, true);
+  return high > 0x1fffff ? undefined : high * 0x100000000 + low;
 }
 
 export function writeU64(v: DataView, offset: number, value: number): void {
@@ -30,14 +32,19 @@ export function writeU16(v: DataView, offset: number, value: number): void {
   v.setUint16(offset, value, true);
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** A NUL-padded text field. Returns undefined when bytes follow the first NUL or the text is not valid UTF-8. */
 export function readText(record: Uint8Array, offset: number, bytesMax: number): string | undefined {
-  const field = record.subarray(offset, offset + bytesMax);
+  return decodeText(record.subarray(offset, offset + bytesMax));
+}
+
+function decodeText(field: Uint8Array): string | undefined {
   const end = field.indexOf(0);
   const used = end === -1 ? field : field.subarray(0, end);
   if (end !== -1 && field.subarray(end).some((b) => b !== 0)) return undefined;
   try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(used);
+    return utf8.decode(used);
   } catch {
     return undefined;
   }

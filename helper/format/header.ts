@@ -82,9 +82,9 @@ export function decodeHeader(record: Uint8Array, place: RecordPlace): RecordHead
   };
   if (record.byteLength < RECORD_BYTES) fail(FormatErrorCode.truncated, `only ${record.byteLength} of ${RECORD_BYTES} record bytes are present`);
   const bytes = record.subarray(0, RECORD_BYTES);
-  if (bytes.every((b) => b === 0)) fail(FormatErrorCode.uninitialised, 'all zero: not initialised');
   const v = view(bytes);
   const magic = v.getUint32(HEADER.magic, true);
+  if (magic === 0 && bytes.every((b) => b === 0)) fail(FormatErrorCode.uninitialised, 'all zero: not initialised');
   const kind = KIND_BY_MAGIC.get(magic) ?? fail(FormatErrorCode.magic, `bad magic 0x${magic.toString(16).padStart(8, '0')}: not a vmlease record`);
   const version = v.getUint16(HEADER.version, true);
   if (version !== FORMAT_VERSION) fail(FormatErrorCode.version, `format version ${version}, this build reads version ${FORMAT_VERSION}`);
