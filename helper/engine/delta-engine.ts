@@ -101,6 +101,12 @@ export class DeltaEngine {
     return this.lastGoodMs === undefined || !this.held ? undefined : this.lastGoodMs + this.timing.failMs;
   }
 
+  /** Our lease at `generation` is held and before its fail deadline at `nowMs`. */
+  ownLeaseValid(generation: number, nowMs: number): boolean {
+    const validUntil = this.validUntilMs;
+    return this.held && this.written?.generation === generation && validUntil !== undefined && nowMs < validUntil;
+  }
+
   hostStatus(hostId: number, nowMs: number): HostStatus {
     return this.table.status(hostId, nowMs);
   }
@@ -133,7 +139,7 @@ export class DeltaEngine {
   // ---- join ----
 
   private onJoin(nowMs: number, previousGone: Incarnation | undefined): void {
-    if (this.phase !== 'idle' && this.phase !== 'left') {
+    if (this.phase !== 'idle' && this.phase !== 'left' && this.phase !== 'lost') {
       this.outcomes.push({ type: 'join-failed', code: 'busy', reason: `cannot join while ${this.phase}` });
       return;
     }
@@ -143,11 +149,17 @@ export class DeltaEngine {
     this.readArea('join-read', nowMs);
   }
 
-  private onJoinRead(records: ReturnType<DeltaEngine['parse']>, nowMs: number, purpose: 'join-read' | 'aging-read'): void {
+  private onJoinRead(records: ReturnType<DeltaEngine['parse']>, readSubmittedAtMs: number, nowMs: number, purpose: 'join-read' | 'aging-read'): void {
     const own = records[this.config.hostId - 1]!;
     if (!own.ok) return this.failJoin('storage', own.error.message);
     const record = own.value;
-    if (record.timestampMs === 0 || this.isPreviousIncarnation(record)) return this.writeJoin(record, nowMs);
+    // A decision to write must rest on a fresh read: if more than N passed since it was
+    // submitted (a stall, a pause), another host may have written meanwhile. Read again.
+    const fresh = nowMs - readSubmittedAtMs <= this.timing.ioTimeoutMs;
+    if (record.timestampMs === 0 || this.isPreviousIncarnation(record)) {
+      if (fresh) return this.writeJoin(record, nowMs);
+      return this.readArea('join-read', nowMs);
+    }
     if (purpose === 'join-read' || !this.aging) {
       const deadAfterMs = hostDeadAfterMs({
         own: this.timing,
@@ -166,7 +178,8 @@ export class DeltaEngine {
     if (record.timestampMs !== this.aging.record.timestampMs || record.generation !== this.aging.record.generation || record.owner.nonce !== this.aging.record.owner.nonce) {
       return this.failJoin('in-use', `host id ${this.config.hostId} is in use by a live host: ${describe(record)} renewed it`);
     }
-    if (nowMs >= this.aging.seenAtMs + this.aging.deadAfterMs) this.writeJoin(record, nowMs);
+    // The read that ends the wait must have been submitted after the deadline.
+    if (readSubmittedAtMs >= this.aging.seenAtMs + this.aging.deadAfterMs && fresh) this.writeJoin(record, nowMs);
     else this.scheduleAgingRead(nowMs);
   }
 
@@ -198,6 +211,8 @@ export class DeltaEngine {
     const own = records[this.config.hostId - 1]!;
     if (!own.ok) return this.failJoin('storage', own.error.message);
     if (!this.isOurs(own.value)) return this.failJoin('taken-concurrently', `host id ${this.config.hostId} was written by ${describe(own.value)} while we joined`);
+    // A verify that ends after T+8N (a paused helper) proves a lease that has already expired.
+    if (nowMs >= this.lastGoodMs! + this.timing.failMs) return this.failJoin('fail-deadline', 'the join was confirmed only after its fail deadline');
     this.phase = 'held';
     this.warned = false;
     this.nextRenewAtMs = Math.max(nowMs, this.lastGoodMs! + this.timing.renewIntervalMs);
@@ -289,8 +304,8 @@ export class DeltaEngine {
     }
     assert.ok(result.data, 'read completed without data');
     const records = this.parse(result.data);
-    this.table.observe(records, nowMs);
-    if ((purpose === 'join-read' || purpose === 'aging-read') && this.phase === 'joining') this.onJoinRead(records, nowMs, purpose);
+    this.table.observe(records, submittedAtMs, nowMs);
+    if ((purpose === 'join-read' || purpose === 'aging-read') && this.phase === 'joining') this.onJoinRead(records, submittedAtMs, nowMs, purpose);
     else if (purpose === 'verify-read' && this.phase === 'joining') this.onVerifyRead(records, nowMs);
     else if (purpose === 'renew-read' && this.phase === 'held') this.onRenewRead(records, nowMs);
   }

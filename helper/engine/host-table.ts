@@ -25,7 +25,10 @@ export interface HostStatus {
 interface Entry {
   record: DeltaRecord | undefined;
   problem: string | undefined;
+  /** Completion time of the read that first showed this value (t_obs, taken late: conservative). */
   seenAtMs: number;
+  /** Submit time of the latest read that still showed this value. */
+  confirmedAtMs: number;
   everChanged: boolean;
 }
 
@@ -43,22 +46,23 @@ export class HostTable {
     private readonly broken: BrokenRules = {},
   ) {}
 
-  /** Folds in one read of the whole area, completed at `nowMs`. */
-  observe(records: readonly Checked<DeltaRecord>[], nowMs: number): void {
+  /** Folds in one read of the whole area, submitted at `submittedAtMs` and completed at `nowMs`. */
+  observe(records: readonly Checked<DeltaRecord>[], submittedAtMs: number, nowMs: number): void {
     records.forEach((checked, index) => {
       const hostId = index + 1;
       const previous = this.entries.get(hostId);
       if (!checked.ok) {
         // A record that fails its check is never free and never ages into DEAD.
-        this.entries.set(hostId, { record: undefined, problem: checked.error.message, seenAtMs: nowMs, everChanged: false });
+        this.entries.set(hostId, { record: undefined, problem: checked.error.message, seenAtMs: nowMs, confirmedAtMs: submittedAtMs, everChanged: false });
         return;
       }
       const record = checked.value;
       if (previous?.record && sameValue(previous.record, record)) {
         previous.record = record;
+        previous.confirmedAtMs = Math.max(previous.confirmedAtMs, submittedAtMs);
         return;
       }
-      this.entries.set(hostId, { record, problem: undefined, seenAtMs: nowMs, everChanged: previous?.record !== undefined });
+      this.entries.set(hostId, { record, problem: undefined, seenAtMs: nowMs, confirmedAtMs: submittedAtMs, everChanged: previous?.record !== undefined });
     });
   }
 
@@ -77,7 +81,9 @@ export class HostTable {
     });
     const deadAtMs = deadAfter === undefined ? undefined : entry.seenAtMs + (this.broken.takeoverBeforeHostDead ? Math.floor(hostFailAfterMs(this.own, record.ownerIoTimeoutMs) / 4) : deadAfter);
     const silentMs = nowMs - entry.seenAtMs;
-    if (deadAtMs !== undefined && nowMs >= deadAtMs) return { ...base, state: 'DEAD', deadAtMs };
+    // DEAD needs a read submitted after the deadline that still shows the old value: elapsed time
+    // alone is not enough when our own reads of the lockspace have been failing.
+    if (deadAtMs !== undefined && nowMs >= deadAtMs && entry.confirmedAtMs >= deadAtMs) return { ...base, state: 'DEAD', deadAtMs };
     if (silentMs >= hostFailAfterMs(this.own, record.ownerIoTimeoutMs)) return { ...base, state: 'FAIL', deadAtMs };
     return { ...base, state: entry.everChanged ? 'LIVE' : 'UNKNOWN', deadAtMs };
   }
@@ -85,14 +91,14 @@ export class HostTable {
   /**
    * Whether a lease owned by (hostId, generation) may be taken: its owner's
    * delta lease is free at that generation, re-acquired by a newer
-   * generation, or DEAD.
+   * generation, or DEAD at that generation. A record of an older generation
+   * says nothing about a newer one we have not read yet: not gone.
    */
   ownerGone(hostId: number, generation: number, nowMs: number): boolean {
     const status = this.status(hostId, nowMs);
     const record = status.record;
     if (!record) return false;
     if (record.generation > generation) return true;
-    if (record.generation === generation && record.timestampMs === 0) return true;
-    return record.generation === generation && status.state === 'DEAD';
+    return record.generation === generation && (record.timestampMs === 0 || status.state === 'DEAD');
   }
 }

@@ -45,6 +45,8 @@ export type LeaseMode = 'exclusive' | 'shared';
 export interface Liveness {
   ownerGone(hostId: number, generation: number, nowMs: number): boolean;
   hostStatus(hostId: number, nowMs: number): HostStatus;
+  /** Our own delta lease at this generation is still valid (before T + 8N of its last renewal). */
+  ownLeaseValid(generation: number, nowMs: number): boolean;
 }
 
 export interface ResourceConfig {
@@ -76,7 +78,7 @@ export interface Holder {
 export type ResourceOutcome =
   | { readonly type: 'acquired'; readonly lver: number; readonly mode: LeaseMode }
   | { readonly type: 'busy'; readonly holder: Holder; readonly reason: string }
-  | { readonly type: 'acquire-failed'; readonly code: 'storage' | 'contended' | 'not-free'; readonly reason: string; readonly resolving: boolean }
+  | { readonly type: 'acquire-failed'; readonly code: 'storage' | 'contended' | 'not-free' | 'identity' | 'lockspace-lost'; readonly reason: string; readonly resolving: boolean }
   | { readonly type: 'resolved'; readonly lver: number; readonly wasOurs: boolean }
   | { readonly type: 'released'; readonly lver: number; readonly note: string | undefined }
   | { readonly type: 'release-failed'; readonly reason: string };
@@ -104,7 +106,11 @@ interface Attempt {
 
 export class ResourceEngine {
   private readonly ids = new IoIds();
-  private readonly inflight = new Map<IoId, Step>();
+  private readonly inflight = new Map<IoId, { step: Step; epoch: number }>();
+  /** Bumped by every acquire, release and generation end: results of older I/O are ignored. */
+  private epoch = 0;
+  /** Versions this engine itself committed for us (so a leader naming us at one is explained). */
+  private readonly knownLvers = new Set<number>();
   private phase: Phase = 'free';
   private attempt: Attempt | undefined;
   private held: { lver: number; mode: LeaseMode; generation: number; ownBlock: HostBlock } | undefined;
@@ -121,6 +127,12 @@ export class ResourceEngine {
   ) {
     assert.ok(config.hostId >= 1 && config.hostId <= config.resource.hostsMax, `host id ${config.hostId} outside 1..${config.resource.hostsMax}`);
     assert.ok(config.ballotAttemptsMax >= 1 && config.retryDelayMs >= 1, 'retry limits must be positive');
+  }
+
+  /** I/O of the current attempt or release is unfinished (older I/O no longer matters). */
+  private ioPending(): boolean {
+    for (const entry of this.inflight.values()) if (entry.epoch === this.epoch) return true;
+    return false;
   }
 
   get state(): Phase {
@@ -148,7 +160,7 @@ export class ResourceEngine {
         this.onIo(event.result);
         break;
       case 'tick':
-        if (this.retryAtMs !== undefined && event.nowMs >= this.retryAtMs && this.inflight.size === 0) {
+        if (this.retryAtMs !== undefined && event.nowMs >= this.retryAtMs && !this.ioPending()) {
           this.retryAtMs = undefined;
           this.readArea();
         }
@@ -157,7 +169,7 @@ export class ResourceEngine {
         this.onGenerationEnded();
         break;
     }
-    const effects: Effects<ResourceOutcome> = { ios: this.ios, outcomes: this.outcomes, wakeAtMs: this.inflight.size === 0 ? this.retryAtMs : undefined };
+    const effects: Effects<ResourceOutcome> = { ios: this.ios, outcomes: this.outcomes, wakeAtMs: this.ioPending() ? undefined : this.retryAtMs };
     return this.persist === undefined ? effects : { ...effects, persistBallotFloor: this.persist };
   }
 
@@ -169,6 +181,7 @@ export class ResourceEngine {
       return;
     }
     this.ballotFloor = Math.max(this.ballotFloor, ballotFloor);
+    this.epoch++;
     this.phase = 'acquiring';
     this.attempt = { mode, generation, resolving: false, lver: 0, mbal: 0, value: undefined, phase2: false, attempts: 1, ownBlock: undefined, firstBlocks: [], sharedConflict: undefined };
     this.readArea();
@@ -188,9 +201,13 @@ export class ResourceEngine {
     } else {
       if (leader.ownerHostId !== 0) {
         // The leader may name us at this generation although we hold nothing: a late commit of a
-        // lease we already released, or one we resolved. We know we do not hold it: ballot past it.
-        const staleOurs = leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation;
-        if (!staleOurs && !this.liveness.ownerGone(leader.ownerHostId, leader.ownerGeneration, this.nowMs)) {
+        // lease this engine already released or resolved; then ballot past it. A version of ours
+        // we never knew means another helper writes with our host id and generation: refuse.
+        const namesUs = leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation;
+        if (namesUs && !this.knownLvers.has(leader.lver)) {
+          return this.failAttempt('identity', `the leader names our host id ${this.config.hostId} and generation ${a.generation} at lver ${leader.lver}, which this helper never held: is another host configured with host id ${this.config.hostId}?`);
+        }
+        if (!namesUs && !this.liveness.ownerGone(leader.ownerHostId, leader.ownerGeneration, this.nowMs)) {
           return this.busy(leader.ownerHostId, leader.ownerGeneration, 'exclusive', `held by host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}`);
         }
       }
@@ -198,7 +215,7 @@ export class ResourceEngine {
         const shared = this.liveSharedHolder(blocks);
         if (shared) return this.busy(shared.hostId, shared.sharedGeneration, 'shared', `held in shared mode by host ${shared.hostId}`);
       }
-      a.lver = leader.lver + 1;
+      a.lver = this.nextInstance(leader, blocks, a.generation);
     }
     const seen = Math.max(this.ballotFloor, ...blocks.map((b) => b.mbal));
     a.mbal = nextBallot(this.config.hostId, this.config.resource.hostsMax, this.broken.reuseBallotNumber ? 0 : seen);
@@ -215,6 +232,21 @@ export class ResourceEngine {
     });
   }
 
+  /**
+   * The lver to ballot for. Normally the leader's + 1. A late leader write can roll the leader
+   * back behind versions the blocks show were balloted: then ballot the highest such version to
+   * learn its value, or, when it is a version of ours this engine already finished, the next one.
+   */
+  private nextInstance(leader: LeaderRecord, blocks: readonly HostBlock[], generation: number): number {
+    let best: HostBlock | undefined;
+    for (const b of blocks) {
+      if (b.bal > 0 && b.inp.lver > leader.lver && (!best || b.inp.lver > best.inp.lver || (b.inp.lver === best.inp.lver && b.bal > best.bal))) best = b;
+    }
+    if (!best) return leader.lver + 1;
+    const finishedOurs = best.inp.hostId === this.config.hostId && best.inp.generation === generation && this.knownLvers.has(best.inp.lver);
+    return finishedOurs ? best.inp.lver + 1 : best.inp.lver;
+  }
+
   /** Phase 1 or 2 read: abort if a higher ballot or a later instance is seen. */
   private onBallotRead(area: ResourceArea, step: 'p1-read' | 'p2-read'): void {
     const a = this.attempt!;
@@ -223,8 +255,14 @@ export class ResourceEngine {
     const leader = (area.leader as { value: LeaderRecord }).value;
     const blocks = this.visible(area.hosts.map((h) => (h as { value: HostBlock }).value));
     if (leader.lver >= a.lver) return a.resolving ? this.resolvedByLeader(leader) : this.retryContended(`lver ${a.lver} was committed by host ${leader.writerHostId} meanwhile`);
+    // Our own block must read back as we last wrote it: a late write of a previous incarnation (or
+    // corruption) that lowered it would hide our promise or our accepted value from the others.
+    const own = blocks.find((b) => b.hostId === this.config.hostId);
+    const last = this.lastOwnBlock;
+    if (!own || !last || own.mbal !== last.mbal || own.bal !== last.bal || own.inp.hostId !== last.inp.hostId || own.inp.generation !== last.inp.generation || own.inp.lver !== last.inp.lver) {
+      return this.retryContended(`our own block does not read back as written (mbal ${own?.mbal}, expected ${last?.mbal})`);
+    }
     for (const b of blocks) {
-      if (b.hostId === this.config.hostId) continue;
       if (b.inp.lver > a.lver) return this.retryContended(`host ${b.hostId} is balloting for lver ${b.inp.lver}`);
       if (b.inp.lver === a.lver && b.mbal > a.mbal) return this.retryContended(`host ${b.hostId} has a higher ballot ${b.mbal} than ours ${a.mbal}`);
     }
@@ -255,7 +293,14 @@ export class ResourceEngine {
     const ours = a.value!.hostId === this.config.hostId && a.value!.generation === a.generation;
     // A value of ours that we may not use (resolving, or a live shared holder appeared) is committed free.
     a.sharedConflict = ours && !a.resolving && a.mode === 'exclusive' ? this.liveSharedHolder(blocks) : undefined;
+    if (!ours && !this.liveness.ownerGone(a.value!.hostId, a.value!.generation, this.nowMs)) {
+      // Another live host's value: it commits its own lease. A helping commit of ours could land
+      // late, after that host released, and bring the lease back to life.
+      if (a.resolving) return this.finishResolving(a.lver, false);
+      return this.busy(a.value!.hostId, a.value!.generation, 'exclusive', `lver ${a.lver} was decided for host ${a.value!.hostId} generation ${a.value!.generation}`);
+    }
     const owner = ours && (a.resolving || a.sharedConflict) ? { hostId: 0, generation: 0 } : a.value!;
+    if (ours) this.knownLvers.add(a.lver);
     this.writeLeader('commit', { lver: a.lver, ownerHostId: owner.hostId, ownerGeneration: owner.generation, timestampMs: this.nowMs, writerHostId: this.config.hostId, writerGeneration: a.generation, flags: 0 });
   }
 
@@ -263,7 +308,8 @@ export class ResourceEngine {
     const a = this.attempt!;
     const ours = a.value!.hostId === this.config.hostId && a.value!.generation === a.generation;
     if (a.resolving) return this.finishResolving(a.lver, ours);
-    if (!ours) return this.busy(a.value!.hostId, a.value!.generation, 'exclusive', `lver ${a.lver} was decided for host ${a.value!.hostId} generation ${a.value!.generation}`);
+    // We committed a gone owner's value: the version after it is free to ballot for.
+    if (!ours) return this.retryContended(`lver ${a.lver} was decided for host ${a.value!.hostId}, which is gone; balloting for the next`);
     if (a.mode === 'exclusive') {
       const conflict = a.sharedConflict;
       if (conflict) return this.busy(conflict.hostId, conflict.sharedGeneration, 'shared', `held in shared mode by host ${conflict.hostId}`);
@@ -276,6 +322,7 @@ export class ResourceEngine {
   private lastOwnBlock: HostBlock | undefined;
 
   private acquiredExclusive(lver: number, a: Attempt, ownBlock: HostBlock): void {
+    this.knownLvers.add(lver);
     this.phase = 'held';
     this.held = { lver, mode: 'exclusive', generation: a.generation, ownBlock };
     this.attempt = undefined;
@@ -327,7 +374,7 @@ export class ResourceEngine {
     this.retryAtMs = this.nowMs + this.config.retryDelayMs;
   }
 
-  private failAttempt(code: 'storage' | 'contended', reason: string): void {
+  private failAttempt(code: 'storage' | 'contended' | 'identity' | 'lockspace-lost', reason: string): void {
     this.phase = 'free';
     this.attempt = undefined;
     this.outcomes.push({ type: 'acquire-failed', code, reason, resolving: false });
@@ -359,6 +406,7 @@ export class ResourceEngine {
 
   private onGenerationEnded(): void {
     // Leases of an ended generation are void for every other host once it is gone.
+    this.epoch++;
     if (this.phase !== 'free') {
       this.phase = 'free';
       this.attempt = undefined;
@@ -375,12 +423,13 @@ export class ResourceEngine {
       return;
     }
     this.phase = 'releasing';
+    this.epoch++;
     if (this.held.mode === 'shared') {
       this.writeOwnBlock('release-write', { ...this.held.ownBlock, shared: false, sharedGeneration: 0 });
       return;
     }
     const id = this.ids.take();
-    this.inflight.set(id, 'release-read');
+    this.inflight.set(id, { step: 'release-read', epoch: this.epoch });
     this.ios.push({ kind: 'read', id, offset: 0, length: Math.max(RECORD_BYTES, this.config.resource.sectorSize) });
   }
 
@@ -417,9 +466,11 @@ export class ResourceEngine {
   // ---- I/O plumbing ----
 
   private onIo(result: IoResult): void {
-    const step = this.inflight.get(result.id);
-    assert.ok(step, `resource engine got a result for unknown I/O ${result.id}`);
+    const entry = this.inflight.get(result.id);
+    assert.ok(entry, `resource engine got a result for unknown I/O ${result.id}`);
     this.inflight.delete(result.id);
+    if (entry.epoch !== this.epoch) return; // from an attempt or release that has ended
+    const step = entry.step;
     if (step === 'release-read' || step === 'release-write') {
       if (!this.held) return; // our generation ended while the release ran
       if (!result.ok) return this.releaseFailed(`${step} ${result.reason}: ${result.detail}`);
@@ -427,6 +478,12 @@ export class ResourceEngine {
       return this.releasedDone(undefined);
     }
     if (!this.attempt) return; // the attempt ended (generation ended) while the I/O ran
+    // After a pause (a stopped helper, a slow event loop) our delta lease may have expired before
+    // we noticed: nothing more may be written or reported for that generation. Its leases are
+    // void for the other hosts once they see us gone, so forgetting the attempt is safe.
+    if (!this.liveness.ownLeaseValid(this.attempt.generation, this.nowMs)) {
+      return this.failAttempt('lockspace-lost', `our delta lease at generation ${this.attempt.generation} expired during the ballot`);
+    }
     if (!result.ok) {
       if (step === 'shared-mark' || step === 'shared-leader-free') return this.sharedTrouble(`${step} ${result.reason}: ${result.detail}`);
       if (step === 'shared-clear') {
@@ -483,13 +540,13 @@ export class ResourceEngine {
 
   private readArea(): void {
     const id = this.ids.take();
-    this.inflight.set(id, 'read');
+    this.inflight.set(id, { step: 'read', epoch: this.epoch });
     this.ios.push({ kind: 'read', id, offset: 0, length: specBytes(this.config.resource) });
   }
 
   private readBallot(step: 'p1-read' | 'p2-read'): void {
     const id = this.ids.take();
-    this.inflight.set(id, step);
+    this.inflight.set(id, { step, epoch: this.epoch });
     this.ios.push({ kind: 'read', id, offset: 0, length: specBytes(this.config.resource) });
   }
 
@@ -498,13 +555,13 @@ export class ResourceEngine {
     const block = { ...written, mbal: Math.max(written.mbal, this.ballotFloor) };
     this.lastOwnBlock = block;
     const id = this.ids.take();
-    this.inflight.set(id, step);
+    this.inflight.set(id, { step, epoch: this.epoch });
     this.ios.push({ kind: 'write', id, offset: this.config.hostId * this.config.resource.sectorSize, data: encodeHostBlock(identityOf(this.config.resource), block) });
   }
 
   private writeLeader(step: Step, leader: LeaderRecord): void {
     const id = this.ids.take();
-    this.inflight.set(id, step);
+    this.inflight.set(id, { step, epoch: this.epoch });
     this.ios.push({ kind: 'write', id, offset: 0, data: encodeLeaderRecord(identityOf(this.config.resource), leader) });
   }
 

@@ -50,7 +50,9 @@ export function deriveTiming(ioTimeoutMs: number, watchdogFireTimeoutMs: number)
     renewWarnMs: 6 * ioTimeoutMs,
     failMs: 8 * ioTimeoutMs,
     watchdogPetIntervalMs: Math.max(1, Math.min(ioTimeoutMs, 1_000)),
-    joinSettleMs: 2 * ioTimeoutMs,
+    // A competitor that read before our write landed writes within N of its read (or re-reads),
+    // and its write lands within N: 2N + 1 after our write completed, it is visible.
+    joinSettleMs: 2 * ioTimeoutMs + 1,
   };
   // A renewal (read + write, each up to N) fits in the interval before the next; several
   // renewals can fail before the warning, and the warning comes before the fail deadline.
@@ -92,8 +94,11 @@ export function hostDeadAfterMs(input: HostDeadInput): number | undefined {
   const n = Math.max(input.own.ioTimeoutMs, input.ownerIoTimeoutMs);
   const w = Math.max(input.own.watchdogFireTimeoutMs, input.ownerWatchdogFireTimeoutMs);
   const failMs = 8 * n;
-  const dead = failMs + w + takeoverMarginMs(failMs, w, input.options);
-  assert.ok(dead > failMs + w, 'host_dead is later than the owner\'s watchdog reset');
+  // W + margin must exceed N: a renewal that succeeded just before the owner's fail time has
+  // landed (within N) before any read submitted at host_dead, so that read would show it.
+  const margin = Math.max(takeoverMarginMs(failMs, w, input.options), n + 1 - w);
+  const dead = failMs + w + margin;
+  assert.ok(dead > failMs + w && w + margin > n, 'host_dead is later than the owner\'s watchdog reset and than its last renewal landing');
   return dead;
 }
 

@@ -41,7 +41,7 @@ export class Resource {
     private readonly onOutcome: (outcome: ResourceOutcome) => void = () => undefined,
   ) {
     const delta = lockspace.engine;
-    this.engine = new ResourceEngine(config, { ownerGone: (h, g, now) => delta.ownerGone(h, g, now), hostStatus: (h, now) => delta.hostStatus(h, now) });
+    this.engine = new ResourceEngine(config, { ownerGone: (h, g, now) => delta.ownerGone(h, g, now), hostStatus: (h, now) => delta.hostStatus(h, now), ownLeaseValid: (g, now) => delta.ownLeaseValid(g, now) });
     this.driver = new EngineDriver(
       {
         step: (event) => this.engine.step(event),

@@ -23,6 +23,8 @@ export interface Layout {
 
 interface Interval {
   readonly hostId: number;
+  /** The helper process that acquired it: two processes with one host id and generation are two holders. */
+  readonly incarnationKey: string;
   readonly generation: number;
   readonly mode: LeaseMode;
   readonly start: number;
@@ -101,12 +103,13 @@ export class Checker {
     this.phase2.delete(`${incarnationKey}:${resource}`);
   }
 
-  attemptFailed(incarnationKey: string, resource: number, hostId: number, resolving: boolean, at: number): void {
+  /** An attempt ended without the lease. Forgetting it after phase 2 is allowed only once our generation has ended. */
+  attemptFailed(incarnationKey: string, resource: number, hostId: number, resolving: boolean, generationEnded: boolean, at: number): void {
     const lver = this.phase2.get(`${incarnationKey}:${resource}`);
-    if (lver !== undefined && !resolving) this.fail(at, `host ${hostId} forgot resource ${resource} lver ${lver} after its phase 2 began`);
+    if (lver !== undefined && !resolving && !generationEnded) this.fail(at, `host ${hostId} forgot resource ${resource} lver ${lver} after its phase 2 began`);
   }
 
-  acquired(resource: number, hostId: number, generation: number, lver: number, mode: LeaseMode, at: number): void {
+  acquired(resource: number, hostId: number, incarnationKey: string, generation: number, lver: number, mode: LeaseMode, at: number): void {
     this.stats.acquisitions++;
     this.decide(resource, lver, hostId, generation, `acquired by host ${hostId}`, at);
     const last = this.lastLver.get(resource) ?? 0;
@@ -114,11 +117,11 @@ export class Checker {
     this.lastLver.set(resource, Math.max(last, lver));
     let list = this.intervals.get(resource);
     if (!list) this.intervals.set(resource, (list = []));
-    list.push({ hostId, generation, mode, start: at, end: undefined });
+    list.push({ hostId, incarnationKey, generation, mode, start: at, end: undefined });
   }
 
-  useEnded(resource: number, hostId: number, generation: number, at: number): void {
-    const open = this.intervals.get(resource)?.find((i) => i.hostId === hostId && i.generation === generation && i.end === undefined);
+  useEnded(resource: number, incarnationKey: string, generation: number, at: number): void {
+    const open = this.intervals.get(resource)?.find((i) => i.incarnationKey === incarnationKey && i.generation === generation && i.end === undefined);
     if (open) open.end = at;
   }
 
@@ -138,7 +141,7 @@ export class Checker {
         for (let j = i + 1; j < list.length; j++) {
           const a = list[i]!;
           const b = list[j]!;
-          if (a.hostId === b.hostId && a.generation === b.generation) continue;
+          if (a.incarnationKey === b.incarnationKey && a.generation === b.generation) continue;
           if (a.mode === 'shared' && b.mode === 'shared') continue;
           const overlap = Math.min(a.end ?? endAt, b.end ?? endAt) - Math.max(a.start, b.start);
           if (overlap > 0) {

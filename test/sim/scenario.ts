@@ -34,7 +34,8 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
   const hostsMax = hosts + rng.int(0, 3);
   const sectorSize: SectorSize = rng.chance(0.3) ? 4096 : 512;
   const ioTimeoutMs = rng.int(20, 60);
-  const watchdogFireTimeoutMs = ioTimeoutMs * rng.int(3, 12);
+  // Each host has its own watchdog: takeover must use the larger of the taker's and the owner's.
+  const watchdogFor = (): number => ioTimeoutMs * rng.int(3, 12);
   const resourceCount = rng.int(1, 3);
   const durationMs = options.durationMs ?? 20_000;
   const lockspace: LockspaceSpec = { kind: 'lockspace', lockspaceName: 'sim', hostsMax, sectorSize, ioTimeoutMs };
@@ -68,11 +69,11 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
           hostId: i + 1,
           lockspace,
           resources,
-          watchdogFireTimeoutMs,
+          watchdogFireTimeoutMs: watchdogFor(),
           watchdogErrorMs,
           timingOptions,
           brokenRules: options.brokenRules ?? {},
-          clockRate: 1 + rng.int(-400, 400) / 1_000_000,
+          clockRate: 1 + rng.int(-500, 500) / 1_000_000,
           clockOffsetMs: rng.int(0, 1_000_000),
         },
         queue,
@@ -82,14 +83,14 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
       ),
   );
   simHosts.forEach((h, i) => queue.schedule(i * rng.int(0, 50), () => h.start()));
-  scheduleFaults(rng, queue, simHosts, durationMs * 0.8, ioTimeoutMs, watchdogFireTimeoutMs);
+  scheduleFaults(rng, queue, simHosts, durationMs * 0.8, ioTimeoutMs, Math.max(...simHosts.map((h) => h.setup.watchdogFireTimeoutMs)));
   const events = queue.runUntil(durationMs, 5_000_000);
   checker.finish(queue.now);
   const totals = simHosts.reduce(
     (t, h) => ({ acq: t.acq + h.stats.acquisitions, crashes: t.crashes + h.stats.crashes, resets: t.resets + h.stats.resets, pauses: t.pauses + h.stats.pauses }),
     { acq: 0, crashes: 0, resets: 0, pauses: 0 },
   );
-  const summary = `seed ${seed}: ${hosts} hosts (${hostsMax} ids, ${sectorSize}-byte sectors), ${resourceCount} resources, N=${ioTimeoutMs} W=${watchdogFireTimeoutMs}; ${totals.acq} acquisitions, ${checker.stats.ballots} ballots, ${totals.crashes} crashes, ${totals.resets} watchdog resets, ${totals.pauses} pauses, ${events} events`;
+  const summary = `seed ${seed}: ${hosts} hosts (${hostsMax} ids, ${sectorSize}-byte sectors), ${resourceCount} resources, N=${ioTimeoutMs} W=${simHosts.map((h) => h.setup.watchdogFireTimeoutMs).join('/')}; ${totals.acq} acquisitions, ${checker.stats.ballots} ballots, ${totals.crashes} crashes, ${totals.resets} watchdog resets, ${totals.pauses} pauses, ${events} events`;
   return { seed, violations: checker.violations, summary, events };
 }
 

@@ -98,7 +98,7 @@ export class SimHost {
       (r) =>
         new ResourceEngine(
           { resource: r.spec, hostId: s.hostId, retryDelayMs: this.delta.timing.ioTimeoutMs, ballotAttemptsMax: 3, brokenRules: s.brokenRules },
-          { ownerGone: (h, g, now) => this.delta.ownerGone(h, g, now), hostStatus: (h, now) => this.delta.hostStatus(h, now) },
+          { ownerGone: (h, g, now) => this.delta.ownerGone(h, g, now), hostStatus: (h, now) => this.delta.hostStatus(h, now), ownLeaseValid: (g, now) => this.delta.ownLeaseValid(g, now) },
         ),
     );
     this.join(undefined);
@@ -112,6 +112,7 @@ export class SimHost {
     this.epoch++;
     this.stats[why === 'crash' ? 'crashes' : 'resets']++;
     this.uses.forEach((_, r) => this.endUse(r));
+    for (const dying of [...this.dying]) this.killDying(dying);
   }
 
   pause(durationMs: number): void {
@@ -184,9 +185,20 @@ export class SimHost {
     this.apply('delta', 0, this.delta.step(event), (result) => this.runDelta({ type: 'io', nowMs: this.localNow(), result }), () => this.runDelta({ type: 'tick', nowMs: this.localNow() }), (o) => this.onDelta(o));
   }
 
+  private lastValidUntil: number | undefined;
+  /** VMs of a lost lease that the helper is still stopping (they stop by T+8N at the latest). */
+  private readonly dying = new Set<{ r: number; generation: number; key: string }>();
+
+  private killDying(dying: { r: number; generation: number; key: string }): void {
+    if (!this.dying.delete(dying)) return;
+    this.checker.useEnded(dying.r, dying.key, dying.generation, this.queue.now);
+  }
+
   private onDelta(outcome: DeltaOutcome): void {
+    if (outcome.type === 'renewed') this.lastValidUntil = outcome.validUntilMs;
     switch (outcome.type) {
       case 'joined':
+        this.lastValidUntil = outcome.validUntilMs;
         this.watchdogArmed = this.setup.watchdogFireTimeoutMs > 0;
         this.resources.forEach((_, r) => this.scheduleWant(r));
         return;
@@ -194,8 +206,17 @@ export class SimHost {
         this.after(this.rng.int(1, 4) * this.delta.timing.renewIntervalMs, () => this.join(undefined));
         return;
       case 'lost': {
-        // Fence first: the VMs stop now, before anything else.
-        this.uses.forEach((_, r) => this.endUse(r));
+        // Fence first. The real helper kills the VMs by T+8N at the latest: model that worst case.
+        const validUntil = this.lastValidUntil;
+        const killAt = validUntil === undefined ? this.queue.now : Math.max(this.queue.now, this.realAt(validUntil));
+        const key = this.key;
+        this.uses.forEach((use, r) => {
+          if (!use) return;
+          this.uses[r] = undefined;
+          const dying = { r, generation: use.generation, key };
+          this.dying.add(dying);
+          this.queue.schedule(killAt, () => this.killDying(dying));
+        });
         this.resources.forEach((_, r) => this.runResource(r, { type: 'generation-ended', nowMs: this.localNow() }));
         const own = this.delta.config.incarnation;
         this.after(this.rng.int(1, 4) * this.delta.timing.renewIntervalMs, () => this.join(own));
@@ -240,7 +261,7 @@ export class SimHost {
         const generation = this.delta.generation!;
         this.stats.acquisitions++;
         this.uses[r] = { mode: outcome.mode, generation };
-        this.checker.acquired(r, this.setup.hostId, generation, outcome.lver, outcome.mode, this.queue.now);
+        this.checker.acquired(r, this.setup.hostId, this.key, generation, outcome.lver, outcome.mode, this.queue.now);
         this.after(this.rng.int(50, 1500), () => this.release(r));
         return;
       }
@@ -249,7 +270,7 @@ export class SimHost {
         return this.scheduleWant(r);
       case 'acquire-failed':
         this.stats.failures++;
-        this.checker.attemptFailed(this.key, r, this.setup.hostId, outcome.resolving, this.queue.now);
+        this.checker.attemptFailed(this.key, r, this.setup.hostId, outcome.resolving, outcome.code === 'lockspace-lost', this.queue.now);
         if (!outcome.resolving) this.scheduleWant(r);
         return;
       case 'resolved':
@@ -273,7 +294,7 @@ export class SimHost {
     const use = this.uses[r];
     if (!use) return;
     this.uses[r] = undefined;
-    this.checker.useEnded(r, this.setup.hostId, use.generation, this.queue.now);
+    this.checker.useEnded(r, this.key, use.generation, this.queue.now);
   }
 
   // ---- effects ----

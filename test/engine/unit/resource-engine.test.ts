@@ -1,0 +1,624 @@
+import { describe, expect, it } from 'vitest';
+import { ballotOwner } from '../../../dist/helper/engine/ballot.js';
+import type { LeaseMode, ResourceConfig } from '../../../dist/helper/engine/resource-engine.js';
+import { decodeHostBlock, emptyHostBlock, identityOf, specBytes, type HostBlock, type ResourceSpec } from '../../../dist/helper/format/index.js';
+import { EIO, HOLD, OK, StubLiveness, TIMEOUT, TIMEOUT_LANDED, World, type Completion, type IoLogEntry, type ResourceArea, type ResourceDriver } from './harness.js';
+
+const RETRY_MS = 50;
+const GEN = 4;
+
+function spec(hostsMax = 16, sectorSize: 512 | 4096 = 512): ResourceSpec {
+  return { kind: 'resource', lockspaceName: 'cluster-r', resourceName: 'vm-disk-1', hostsMax, sectorSize };
+}
+
+function setup(s: ResourceSpec = spec(), hostId = 7, overrides: Partial<Omit<ResourceConfig, 'resource' | 'hostId'>> = {}) {
+  const world = new World(Math.max(1 << 20, 2 * specBytes(s)));
+  const area = world.resource(s);
+  const live = new StubLiveness();
+  const r = world.resourceEngine(area, { hostId, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3, ...overrides }, live);
+  return { world, area, live, r, hostId };
+}
+
+function acquire(r: ResourceDriver, mode: LeaseMode = 'exclusive', generation = GEN, ballotFloor = 0): void {
+  r.send({ type: 'acquire', mode, generation, ballotFloor });
+}
+
+/** The block a write of ours carried. */
+function blockOf(area: ResourceArea, e: IoLogEntry, hostId: number): HostBlock {
+  return decodeHostBlock(e.data!, { ...identityOf(area.spec), kind: 'hostBlock', blockHostId: hostId }, { area: 'test', block: `host ${hostId}` });
+}
+
+/** Every write went to our own block's sector or to the leader (sector 0), one sector long. */
+function expectOnlyOwnWrites(r: ResourceDriver, hostId: number): void {
+  const ss = r.area.spec.sectorSize;
+  for (const w of r.writes()) {
+    expect([0, hostId * ss]).toContain(w.offset);
+    expect(w.length).toBe(ss);
+  }
+}
+
+function p1Ballots(r: ResourceDriver): number[] {
+  // The first write of each ballot is our block with bal below mbal (phase 1).
+  return r.writes()
+    .filter((w) => w.offset !== 0)
+    .map((w) => blockOf(r.area, w, r.engine.config.hostId))
+    .filter((b) => b.bal !== b.mbal)
+    .map((b) => b.mbal);
+}
+
+describe('ResourceEngine uncontended exclusive acquire', () => {
+  it.each([
+    [16, 512, 1],
+    [16, 4096, 7],
+    [16, 512, 16],
+    [2000, 512, 1],
+    [2000, 4096, 1999],
+    [2000, 4096, 2000],
+  ] as const)('hostsMax %i, %i-byte sectors, host %i: exactly 3 whole-area reads and 3 one-sector writes (own block twice, leader once)', (hostsMax, sectorSize, hostId) => {
+    const s = spec(hostsMax, sectorSize);
+    const { area, r } = setup(s, hostId);
+    acquire(r);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 1, mode: 'exclusive' }]);
+    expect(r.ioLog.map((e) => e.kind)).toEqual(['read', 'write', 'read', 'write', 'read', 'write']);
+    for (const e of r.reads()) {
+      expect(e.offset).toBe(0);
+      expect(e.length).toBe(specBytes(s));
+    }
+    expect(r.bytesRead()).toBe(3 * specBytes(s));
+    const [w1, w2, w3] = r.writes();
+    expect(w1!.offset).toBe(hostId * sectorSize);
+    expect(w2!.offset).toBe(hostId * sectorSize);
+    expect(w3!.offset).toBe(0);
+    for (const w of r.writes()) expect(w.length).toBe(sectorSize);
+
+    // Phase 1 writes a ballot; phase 2 writes it accepted with our value; the leader names us.
+    const p1 = blockOf(area, w1!, hostId);
+    const p2 = blockOf(area, w2!, hostId);
+    expect(p1.mbal).toBeGreaterThan(0);
+    expect(ballotOwner(p1.mbal, hostsMax)).toBe(hostId);
+    expect(p1.bal).toBe(0);
+    expect(p1.inp.lver).toBe(1);
+    expect(p2).toMatchObject({ mbal: p1.mbal, bal: p1.mbal, inp: { hostId, generation: GEN, lver: 1 } });
+    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: hostId, ownerGeneration: GEN, writerHostId: hostId, writerGeneration: GEN });
+    expect(r.engine.holding).toEqual({ lver: 1, mode: 'exclusive' });
+    expect(r.engine.state).toBe('held');
+  });
+
+  it('writes nothing but its own block and the leader: every other byte of the area is unchanged', () => {
+    const s = spec(16, 512);
+    const { area, r, hostId } = setup(s, 7);
+    // Other hosts' blocks carry old ballots.
+    area.setBlock({ ...emptyHostBlock(3), mbal: 35, bal: 35, inp: { hostId: 3, generation: 2, lver: 0, timestampMs: 5 } });
+    area.setBlock({ ...emptyHostBlock(8), mbal: 40 });
+    const before = area.bytes.slice();
+    acquire(r);
+    r.send({ type: 'release' });
+    acquire(r, 'shared');
+    r.send({ type: 'release' });
+    expect(r.outcomesOf('acquired')).toHaveLength(2);
+    expect(r.outcomesOf('released')).toHaveLength(2);
+    expectOnlyOwnWrites(r, hostId);
+    const after = area.bytes;
+    for (let sector = 0; sector <= s.hostsMax; sector++) {
+      if (sector === 0 || sector === hostId) continue;
+      expect(Buffer.compare(after.subarray(sector * 512, sector * 512 + 512), before.subarray(sector * 512, sector * 512 + 512)), `sector ${sector}`).toBe(0);
+    }
+  });
+});
+
+describe('ResourceEngine release', () => {
+  it.each([512, 4096] as const)('%i-byte sectors: 1 read of one sector + 1 leader write; the leader is free at the same lver', (sectorSize) => {
+    const { area, r } = setup(spec(16, sectorSize), 7);
+    acquire(r);
+    const from = r.ioLog.length;
+    r.send({ type: 'release' });
+    const ios = r.ioLog.slice(from);
+    expect(ios.map((e) => [e.kind, e.offset, e.length])).toEqual([
+      ['read', 0, sectorSize],
+      ['write', 0, sectorSize],
+    ]);
+    expect(r.outcomes.at(-1)!.outcome).toMatchObject({ type: 'released', lver: 1 });
+    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0, ownerGeneration: 0 });
+    expect(r.engine.holding).toBeUndefined();
+    expect(r.engine.state).toBe('free');
+  });
+
+  it('does not write the leader when it has moved past our lver', () => {
+    const { area, r } = setup();
+    acquire(r);
+    area.setLeader({ ...area.leader(), lver: 2, ownerHostId: 3, ownerGeneration: 9, writerHostId: 3 });
+    const writes = r.writes().length;
+    r.send({ type: 'release' });
+    expect(r.writes()).toHaveLength(writes);
+    expect(r.lastOutcome()).toMatchObject({ type: 'released', lver: 1 });
+    expect(area.leader()).toMatchObject({ lver: 2, ownerHostId: 3 });
+  });
+
+  it('a failed release write keeps the lease held', () => {
+    const { area, r } = setup();
+    acquire(r);
+    r.on({ kind: 'write' }, EIO);
+    r.send({ type: 'release' });
+    expect(r.lastOutcome()?.type).toBe('release-failed');
+    expect(r.engine.holding).toEqual({ lver: 1, mode: 'exclusive' });
+    r.send({ type: 'release' });
+    expect(r.lastOutcome()?.type).toBe('released');
+    expect(area.leader().ownerHostId).toBe(0);
+  });
+});
+
+describe('ResourceEngine ballot numbers', () => {
+  it('strictly increase across acquires, belong to the host, and each is persisted with the ballot\'s first write', () => {
+    const { r, hostId } = setup(spec(16), 7);
+    for (let i = 0; i < 6; i++) {
+      acquire(r);
+      r.send({ type: 'release' });
+    }
+    const ballots = p1Ballots(r);
+    expect(ballots).toHaveLength(6);
+    for (let i = 1; i < ballots.length; i++) expect(ballots[i]!).toBeGreaterThan(ballots[i - 1]!);
+    for (const b of ballots) expect(ballotOwner(b, 16)).toBe(hostId);
+    const persisted = r.persistedFloors();
+    expect(persisted.map((p) => p.floor)).toEqual(ballots);
+    for (const p of persisted) {
+      // The step that asks to persist the floor is the one that issues the phase-1 write carrying it.
+      expect(p.ios).toHaveLength(1);
+      expect(p.ios[0]!.kind).toBe('write');
+      expect(p.ios[0]!.offset).toBe(hostId * 512);
+      expect(blockOf(r.area, p.ios[0]!, hostId).mbal).toBe(p.floor);
+    }
+  });
+
+  it('exceed the persisted ballotFloor passed in the acquire event, even when the disk shows none', () => {
+    const { area, r, hostId } = setup();
+    const floor = 1_000_003;
+    acquire(r, 'exclusive', GEN, floor);
+    const [b] = p1Ballots(r);
+    expect(b).toBeGreaterThan(floor);
+    expect(ballotOwner(b!, 16)).toBe(hostId);
+    expect(area.block(hostId).mbal).toBe(b);
+  });
+
+  it('exceed every ballot seen in the area', () => {
+    const { area, r, hostId } = setup();
+    area.setBlock({ ...emptyHostBlock(2), mbal: 5_000_002, bal: 0, inp: { hostId: 0, generation: 0, lver: 0, timestampMs: 0 } });
+    acquire(r);
+    const [b] = p1Ballots(r);
+    expect(b).toBeGreaterThan(5_000_002);
+    expect(ballotOwner(b!, 16)).toBe(hostId);
+  });
+
+  it('a restarted engine given the persisted floor never reuses a ballot whose write did not land', () => {
+    const s = spec();
+    const world = new World();
+    const area = world.resource(s);
+    const live = new StubLiveness();
+    const first = world.resourceEngine(area, { hostId: 7, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3 }, live, 'before restart');
+    first.on({ kind: 'write' }, TIMEOUT);
+    acquire(first);
+    expect(first.lastOutcome()).toMatchObject({ type: 'acquire-failed', resolving: false });
+    const persisted = first.persistedFloors().at(-1)!.floor;
+    expect(area.block(7).mbal).toBe(0);
+    const second = world.resourceEngine(area, { hostId: 7, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3 }, live, 'after restart');
+    acquire(second, 'exclusive', GEN + 1, persisted);
+    expect(second.lastOutcome()).toMatchObject({ type: 'acquired', lver: 1 });
+    expect(p1Ballots(second)[0]!).toBeGreaterThan(persisted);
+  });
+
+  it('a lower ballotFloor in a later acquire does not lower the engine\'s own floor', () => {
+    const { r } = setup();
+    acquire(r, 'exclusive', GEN, 900_000);
+    r.send({ type: 'release' });
+    acquire(r, 'exclusive', GEN, 0);
+    const [b1, b2] = p1Ballots(r);
+    expect(b1).toBeGreaterThan(900_000);
+    expect(b2).toBeGreaterThan(b1!);
+  });
+});
+
+describe('ResourceEngine busy and takeover', () => {
+  it('is busy, writing nothing, when the leader names a live owner; reports holder and liveness status', () => {
+    const { area, live, r } = setup();
+    area.setLeader({ lver: 4, ownerHostId: 9, ownerGeneration: 3, timestampMs: 77, writerHostId: 9, writerGeneration: 3, flags: 0 });
+    live.states.set(9, 'FAIL');
+    acquire(r);
+    expect(r.ioLog.map((e) => e.kind)).toEqual(['read']);
+    const busy = r.outcomesOf('busy');
+    expect(busy).toHaveLength(1);
+    expect(busy[0]!.outcome.holder).toMatchObject({ hostId: 9, generation: 3, mode: 'exclusive', status: { hostId: 9, state: 'FAIL' } });
+    expect(live.asked).toContainEqual(expect.objectContaining({ hostId: 9, generation: 3 }));
+    expect(r.engine.state).toBe('free');
+    expect(r.engine.holding).toBeUndefined();
+    expect(r.wakeAtMs).toBeUndefined();
+    expect(area.leader()).toMatchObject({ lver: 4, ownerHostId: 9 });
+  });
+
+  it('takes over when the owner is gone (ownerGone true) at lver+1', () => {
+    const { area, live, r, hostId } = setup();
+    area.setLeader({ lver: 4, ownerHostId: 9, ownerGeneration: 3, timestampMs: 77, writerHostId: 9, writerGeneration: 3, flags: 0 });
+    live.setGone(9, 3);
+    acquire(r);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 5, mode: 'exclusive' }]);
+    expect(area.leader()).toMatchObject({ lver: 5, ownerHostId: hostId, ownerGeneration: GEN });
+    expect(r.ioLog).toHaveLength(6);
+  });
+
+  it('adopts the highest-balloted value already accepted for the lver: busy while its host is live, never acquired', () => {
+    const { world, area, live, r } = setup();
+    // Host 2 accepted its own value for lver 1 (phase 2) and stopped before committing.
+    area.setBlock({ ...emptyHostBlock(2), mbal: 18, bal: 18, inp: { hostId: 2, generation: 9, lver: 1, timestampMs: 3 }, writerGeneration: 9 });
+    // A lower-balloted accepted value loses to it.
+    area.setBlock({ ...emptyHostBlock(3), mbal: 3, bal: 3, inp: { hostId: 3, generation: 1, lver: 1, timestampMs: 1 }, writerGeneration: 1 });
+    acquire(r);
+    expect(r.outcomesOf('acquired')).toHaveLength(0);
+    expect(r.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 2, generation: 9, mode: 'exclusive' } });
+    // Our phase-2 write carried host 2's value, not ours.
+    const p2 = r.writes().map((w) => blockOf(area, w, 7)).find((b) => b.bal === b.mbal && b.bal > 0)!;
+    expect(p2.inp).toMatchObject({ hostId: 2, generation: 9, lver: 1 });
+    expect(area.leader().ownerHostId === 0 || area.leader().ownerHostId === 2).toBe(true);
+    expect(r.engine.state).toBe('free');
+    // Once host 2's generation is gone, lver 1 stays host 2's and the next version is ours.
+    live.setGone(2, 9);
+    acquire(r);
+    world.advance(20 * RETRY_MS);
+    expect(r.outcomesOf('acquired').map((o) => o.outcome.lver)).toEqual([2]);
+    expect(area.leader()).toMatchObject({ lver: 2, ownerHostId: 7, ownerGeneration: GEN });
+  });
+
+  it('a gone owner of another generation does not free the lease', () => {
+    const { area, live, r } = setup();
+    area.setLeader({ lver: 4, ownerHostId: 9, ownerGeneration: 3, timestampMs: 77, writerHostId: 9, writerGeneration: 3, flags: 0 });
+    live.setGone(9, 2);
+    acquire(r);
+    expect(r.lastOutcome()?.type).toBe('busy');
+    expect(r.writes()).toHaveLength(0);
+  });
+});
+
+describe('ResourceEngine shared mode', () => {
+  function three() {
+    const s = spec();
+    const world = new World();
+    const area = world.resource(s);
+    const live = new StubLiveness();
+    const make = (hostId: number) => world.resourceEngine(area, { hostId, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3 }, live);
+    return { world, area, live, a: make(1), b: make(2), x: make(3) };
+  }
+
+  it('two hosts both acquire shared; an exclusive acquirer is busy while a live shared holder exists and succeeds after both release', () => {
+    const { area, a, b, x } = three();
+    acquire(a, 'shared', 11);
+    acquire(b, 'shared', 12);
+    expect(a.lastOutcome()).toMatchObject({ type: 'acquired', mode: 'shared' });
+    expect(b.lastOutcome()).toMatchObject({ type: 'acquired', mode: 'shared' });
+    expect(a.engine.holding?.mode).toBe('shared');
+    expect(b.engine.holding?.mode).toBe('shared');
+    expect(area.block(1)).toMatchObject({ shared: true, sharedGeneration: 11 });
+    expect(area.block(2)).toMatchObject({ shared: true, sharedGeneration: 12 });
+    expect(area.leader().ownerHostId).toBe(0);
+
+    acquire(x, 'exclusive', 13);
+    const busy1 = x.lastOutcome();
+    expect(busy1).toMatchObject({ type: 'busy', holder: { mode: 'shared' } });
+    expect(x.writes()).toHaveLength(0);
+
+    a.send({ type: 'release' });
+    expect(a.lastOutcome()?.type).toBe('released');
+    expect(area.block(1).shared).toBe(false);
+    acquire(x, 'exclusive', 13);
+    expect(x.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 2, generation: 12, mode: 'shared' } });
+    expect(x.writes()).toHaveLength(0);
+
+    b.send({ type: 'release' });
+    acquire(x, 'exclusive', 13);
+    expect(x.lastOutcome()).toMatchObject({ type: 'acquired', mode: 'exclusive' });
+    expect(area.leader()).toMatchObject({ ownerHostId: 3, ownerGeneration: 13 });
+    expectOnlyOwnWrites(a, 1);
+    expectOnlyOwnWrites(b, 2);
+    expectOnlyOwnWrites(x, 3);
+  });
+
+  it('a shared holder that is gone does not block an exclusive acquirer', () => {
+    const { live, a, x } = three();
+    acquire(a, 'shared', 11);
+    live.setGone(1, 11);
+    acquire(x, 'exclusive', 13);
+    expect(x.lastOutcome()).toMatchObject({ type: 'acquired', mode: 'exclusive' });
+  });
+
+  it('a shared acquirer is busy while an exclusive owner is live', () => {
+    const { a, b } = three();
+    acquire(a, 'exclusive', 11);
+    acquire(b, 'shared', 12);
+    expect(b.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 1, generation: 11, mode: 'exclusive' } });
+  });
+
+  it('shared release writes only our own block', () => {
+    const { a } = three();
+    acquire(a, 'shared', 11);
+    const from = a.ioLog.length;
+    a.send({ type: 'release' });
+    expect(a.ioLog.slice(from).map((e) => [e.kind, e.offset])).toEqual([['write', 512]]);
+  });
+});
+
+describe('ResourceEngine contention', () => {
+  it('two hosts acquiring at once with interleaved I/O: exactly one gets it, the other ends busy', () => {
+    const s = spec();
+    const world = new World();
+    const area = world.resource(s);
+    const live = new StubLiveness();
+    const a = world.resourceEngine(area, { hostId: 1, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3 }, live);
+    const b = world.resourceEngine(area, { hostId: 2, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3 }, live);
+    a.always({}, { delayMs: 10 });
+    b.always({}, { delayMs: 10 });
+    acquire(a, 'exclusive', 21);
+    acquire(b, 'exclusive', 22);
+    world.advance(2_000);
+    const acquired = [a, b].filter((d) => d.outcomesOf('acquired').length > 0);
+    expect(acquired).toHaveLength(1);
+    const loser = acquired[0] === a ? b : a;
+    expect(loser.lastOutcome()?.type).toBe('busy');
+    expect(area.leader().ownerHostId).toBe(acquired[0]!.engine.config.hostId);
+    expect(a.overlappingWrites).toHaveLength(0);
+    expect(b.overlappingWrites).toHaveLength(0);
+  });
+});
+
+describe('ResourceEngine I/O failures', () => {
+  const BEFORE_PHASE_2: [string, number, Completion][] = [
+    ['the first read fails', 0, EIO],
+    ['the first read times out', 0, TIMEOUT],
+    ['the phase-1 write fails', 1, EIO],
+    ['the phase-1 write times out (and lands)', 1, TIMEOUT_LANDED],
+    ['the phase-1 read fails', 2, EIO],
+  ];
+
+  it.each(BEFORE_PHASE_2)('before phase 2 (%s): acquire-failed, resolving false, the engine free and usable', (_label, seq, completion) => {
+    const { world, area, r } = setup();
+    r.on({ seq }, completion);
+    acquire(r);
+    expect(r.ioLog).toHaveLength(seq + 1);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'acquire-failed', code: 'storage', resolving: false })]);
+    expect(r.engine.state).toBe('free');
+    expect(r.engine.holding).toBeUndefined();
+    expect(r.wakeAtMs).toBeUndefined();
+    world.advance(100 * RETRY_MS);
+    expect(r.ioLog).toHaveLength(seq + 1);
+    expect(area.leader().ownerHostId).toBe(0);
+    acquire(r);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquired', lver: 1 });
+  });
+
+  const AFTER_PHASE_2: [string, number, Completion][] = [
+    ['the phase-2 write times out (not landed)', 3, TIMEOUT],
+    ['the phase-2 write times out (landed)', 3, TIMEOUT_LANDED],
+    ['the phase-2 read fails', 4, EIO],
+    ['the commit write times out (not landed)', 5, TIMEOUT],
+    ['the commit write times out (landed)', 5, TIMEOUT_LANDED],
+    ['the commit write fails (landed)', 5, { ok: false, reason: 'error', land: true }],
+  ];
+
+  it.each(AFTER_PHASE_2)('after phase 2 began (%s): resolving true, a retry after retryDelayMs, then resolved with the leader free', (_label, seq, completion) => {
+    const { world, area, r, hostId } = setup();
+    r.on({ seq }, completion);
+    acquire(r);
+    const failedAt = world.now;
+    expect(r.ioLog).toHaveLength(seq + 1);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'acquire-failed', code: 'storage', resolving: true })]);
+    expect(r.outcomesOf('acquired')).toHaveLength(0);
+    expect(r.engine.state).toBe('resolving');
+    expect(r.engine.holding).toBeUndefined();
+    expect(r.wakeAtMs).toBe(failedAt + RETRY_MS);
+    // A new acquire is refused while the old lver is unresolved.
+    acquire(r);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquire-failed', code: 'not-free', resolving: true });
+    world.advanceTo(failedAt + RETRY_MS - 1);
+    expect(r.ioLog).toHaveLength(seq + 1);
+    world.advanceTo(failedAt + RETRY_MS);
+    expect(r.ioLog.length).toBeGreaterThan(seq + 1);
+    expect(r.ioLog[seq + 1]!.submittedAtMs).toBe(failedAt + RETRY_MS);
+    world.advance(100 * RETRY_MS);
+    const resolved = r.outcomesOf('resolved');
+    expect(resolved).toHaveLength(1);
+    expect(resolved[0]!.outcome).toMatchObject({ lver: 1, wasOurs: true });
+    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0, ownerGeneration: 0 });
+    expect(r.engine.state).toBe('free');
+    expect(r.wakeAtMs).toBeUndefined();
+    expectOnlyOwnWrites(r, hostId);
+    // Later ballots still increase, and the next lease version follows the resolved one.
+    acquire(r);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
+    const ballots = p1Ballots(r);
+    for (let i = 1; i < ballots.length; i++) expect(ballots[i]!).toBeGreaterThan(ballots[i - 1]!);
+  });
+
+  it('resolving never forgets an accepted value: its phase-1 write repeats the landed phase-2 bal and value', () => {
+    const { world, area, r, hostId } = setup();
+    r.on({ seq: 5 }, TIMEOUT);
+    acquire(r);
+    const p2 = blockOf(area, r.ioLog[3]!, hostId);
+    expect(area.block(hostId)).toMatchObject({ bal: p2.bal, inp: p2.inp });
+    world.advance(RETRY_MS);
+    const resolveP1 = blockOf(area, r.writes().find((w) => w.seq > 5)!, hostId);
+    expect(resolveP1.mbal).toBeGreaterThan(p2.mbal);
+    expect(resolveP1.bal).toBe(p2.bal);
+    expect(resolveP1.inp).toEqual(p2.inp);
+    expect(area.block(hostId).bal).toBeGreaterThanOrEqual(p2.bal);
+  });
+
+  it('keeps retrying, every retryDelayMs, while the storage keeps failing after phase 2', () => {
+    const { world, area, r } = setup();
+    r.on({ seq: 5 }, TIMEOUT);
+    acquire(r);
+    r.always({}, EIO);
+    const failedAt = world.now;
+    world.advanceTo(failedAt + 10 * RETRY_MS);
+    const retries = r.ioLog.slice(6).map((e) => e.submittedAtMs);
+    expect(retries).toEqual(Array.from({ length: 10 }, (_, i) => failedAt + (i + 1) * RETRY_MS));
+    expect(r.engine.state).toBe('resolving');
+    r.clearRules();
+    world.advance(RETRY_MS);
+    expect(r.lastOutcome()).toMatchObject({ type: 'resolved', lver: 1 });
+    expect(area.leader().ownerHostId).toBe(0);
+  });
+
+  /** Host 1's commit of lver 1 times out unlanded; host 2 then meets host 1's accepted value. */
+  function commitLost(retryA: number, retryB: number) {
+    const world = new World();
+    const area = world.resource(spec());
+    const liveA = new StubLiveness();
+    const liveB = new StubLiveness();
+    const a = world.resourceEngine(area, { hostId: 1, retryDelayMs: retryA, ballotAttemptsMax: 3 }, liveA);
+    const b = world.resourceEngine(area, { hostId: 2, retryDelayMs: retryB, ballotAttemptsMax: 3 }, liveB);
+    a.on({ seq: 5 }, TIMEOUT);
+    acquire(a, 'exclusive', 31);
+    expect(a.engine.state).toBe('resolving');
+    return { world, area, liveB, a, b };
+  }
+
+  it('while host 1 resolves and is live, another host meeting its accepted value is busy and does not take the lease', () => {
+    const { world, area, a, b } = commitLost(RETRY_MS, RETRY_MS);
+    acquire(b, 'exclusive', 32);
+    expect(b.outcomesOf('acquired')).toHaveLength(0);
+    expect(b.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 1, generation: 31 } });
+    world.advance(10 * RETRY_MS);
+    expect(a.lastOutcome()).toMatchObject({ type: 'resolved', lver: 1, wasOurs: true });
+    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0 });
+    acquire(b, 'exclusive', 32);
+    expect(b.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
+  });
+
+  it('resolving finds lver 1 committed for us by a host that thought us gone: writes the leader free', () => {
+    const { world, area, liveB, a, b } = commitLost(RETRY_MS, 20 * RETRY_MS);
+    liveB.setGone(1, 31);
+    acquire(b, 'exclusive', 32);
+    expect(b.outcomesOf('acquired')).toHaveLength(0);
+    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 1, ownerGeneration: 31 });
+    world.advanceTo(world.now + RETRY_MS);
+    expect(a.lastOutcome()).toMatchObject({ type: 'resolved', lver: 1, wasOurs: true });
+    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0 });
+    world.advance(40 * RETRY_MS);
+    expect(b.outcomesOf('acquired').map((o) => o.outcome.lver)).toEqual([2]);
+  });
+
+  it('resolving when another host has meanwhile moved the leader past our lver: resolved, not ours, the leader left alone', () => {
+    const { world, area, liveB, a, b } = commitLost(20 * RETRY_MS, RETRY_MS);
+    liveB.setGone(1, 31);
+    acquire(b, 'exclusive', 32);
+    world.advance(5 * RETRY_MS);
+    expect(b.outcomesOf('acquired').map((o) => o.outcome.lver)).toEqual([2]);
+    expect(a.outcomesOf('resolved')).toHaveLength(0);
+    const aWrites = a.writes().length;
+    world.advance(40 * RETRY_MS);
+    expect(a.lastOutcome()).toMatchObject({ type: 'resolved', lver: 1, wasOurs: false });
+    expect(a.writes()).toHaveLength(aWrites);
+    expect(area.leader()).toMatchObject({ lver: 2, ownerHostId: 2, ownerGeneration: 32 });
+    expect(a.engine.state).toBe('free');
+  });
+
+  it('once our own delta lease has expired, a ballot in progress writes nothing more and is never reported acquired', () => {
+    const { world, live, r } = setup();
+    r.on({ seq: 2 }, HOLD);
+    acquire(r);
+    live.ownExpired.add(GEN);
+    const writes = r.writes().length;
+    r.complete();
+    world.advance(100 * RETRY_MS);
+    expect(r.writes()).toHaveLength(writes);
+    expect(r.outcomesOf('acquired')).toHaveLength(0);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquire-failed', resolving: false });
+    expect(r.engine.state).toBe('free');
+  });
+});
+
+describe('ResourceEngine generation-ended', () => {
+  it('drops a held lease: free, nothing held, release refused, no I/O', () => {
+    const { world, area, r } = setup();
+    acquire(r);
+    const ios = r.ioLog.length;
+    r.send({ type: 'generation-ended' });
+    expect(r.engine.state).toBe('free');
+    expect(r.engine.holding).toBeUndefined();
+    r.send({ type: 'release' });
+    expect(r.lastOutcome()?.type).toBe('release-failed');
+    world.advance(100 * RETRY_MS);
+    expect(r.ioLog).toHaveLength(ios);
+    // The leader still names the ended generation; other hosts see it gone through its delta lease.
+    expect(area.leader()).toMatchObject({ ownerHostId: 7, ownerGeneration: GEN });
+  });
+
+  it('stops resolving: no retry, no wake-up, free', () => {
+    const { world, r } = setup();
+    r.on({ seq: 5 }, TIMEOUT);
+    acquire(r);
+    expect(r.engine.state).toBe('resolving');
+    r.send({ type: 'generation-ended' });
+    expect(r.engine.state).toBe('free');
+    expect(r.wakeAtMs).toBeUndefined();
+    const ios = r.ioLog.length;
+    world.advance(100 * RETRY_MS);
+    r.tick();
+    expect(r.ioLog).toHaveLength(ios);
+    expect(r.outcomesOf('resolved')).toHaveLength(0);
+  });
+
+  it.each([0, 1, 2, 3, 4, 5])('ignores the late result of I/O %i of the dropped attempt', (seq) => {
+    const { world, r } = setup();
+    r.on({ seq }, HOLD);
+    acquire(r);
+    expect(r.pendingIos()).toHaveLength(1);
+    r.send({ type: 'generation-ended' });
+    const ios = r.ioLog.length;
+    const outcomes = r.outcomes.length;
+    r.complete();
+    world.advance(100 * RETRY_MS);
+    expect(r.ioLog).toHaveLength(ios);
+    expect(r.outcomes).toHaveLength(outcomes);
+    expect(r.engine.state).toBe('free');
+  });
+
+  it('ignores a release read that completes after the generation ended', () => {
+    const { world, area, r } = setup();
+    acquire(r);
+    r.on({ kind: 'read' }, HOLD);
+    r.send({ type: 'release' });
+    r.send({ type: 'generation-ended' });
+    const ios = r.ioLog.length;
+    r.complete();
+    world.advance(100 * RETRY_MS);
+    expect(r.ioLog).toHaveLength(ios);
+    expect(r.outcomesOf('released')).toHaveLength(0);
+    expect(area.leader()).toMatchObject({ ownerHostId: 7 });
+  });
+
+  // Our older generation counts as gone (as the delta engine's ownerGone says), so a late commit of
+  // the dropped attempt that lands only moves the new attempt to the next lver.
+  it.each([
+    ['the first read, timing out', 0, TIMEOUT, 1],
+    ['the first read, succeeding', 0, OK, 1],
+    ['the phase-1 write, landing', 1, OK, 1],
+    ['the commit write, landing', 5, OK, 2],
+  ] as const)('%s, of a dropped attempt, completing while a new acquire (new generation) runs, does not drive the new attempt', (_label, seq, completion, lver) => {
+    const { world, area, live, r, hostId } = setup();
+    live.setGone(hostId, GEN);
+    r.on({ seq }, HOLD);
+    acquire(r, 'exclusive', GEN);
+    const stale = r.pendingIos()[0]!;
+    r.send({ type: 'generation-ended' });
+    // The new attempt's first read is slow; the old I/O ends meanwhile.
+    r.on({ kind: 'read' }, { delayMs: 5 });
+    const from = r.ioLog.length;
+    acquire(r, 'exclusive', GEN + 1);
+    const outcomes = r.outcomes.length;
+    expect(() => r.complete(stale.id, completion)).not.toThrow();
+    expect(r.ioLog).toHaveLength(from + 1);
+    expect(r.outcomes).toHaveLength(outcomes);
+    world.advance(100 * RETRY_MS);
+    // The new attempt runs its own ballot, once, and gets the lease at its generation.
+    expect(r.outcomes.slice(outcomes).map((o) => o.outcome)).toEqual([{ type: 'acquired', lver, mode: 'exclusive' }]);
+    expect(r.ioLog.slice(from).map((e) => e.kind)).toEqual(['read', 'write', 'read', 'write', 'read', 'write']);
+    expect(r.overlappingWrites).toHaveLength(0);
+    expect(area.leader()).toMatchObject({ lver, ownerHostId: hostId, ownerGeneration: GEN + 1 });
+  });
+});
