@@ -4,7 +4,7 @@ import { runSeed } from './scenario.js';
 
 /** `npm run sim -- [--seeds N] [--from S] [--seed S] [--broken RULE] [--verbose]`: run seeds, report any violation with its seed. */
 
-const usage = `usage: npm run sim -- [--seeds N] [--from S] [--seed S] [--broken RULE] [--verbose]
+const usage = `usage: npm run sim -- [--seeds N] [--from S] [--seed S] [--duplicate-host-id] [--broken RULE] [--verbose]
 
 Runs the deterministic simulator: the real lease engines on a simulated shared
 disk with seeded faults. Prints every violation with the seed and the command
@@ -12,6 +12,7 @@ that reproduces it; exits 1 if any seed fails.
   --seeds N     how many seeds (default 1000)
   --from S      first seed (default 1)
   --seed S      run just this seed, with its summary
+  --duplicate-host-id   add a machine misconfigured with host 1's host id
   --broken R    break a rule on purpose (skipPhase1Read, takeoverBeforeHostDead,
                 reuseBallotNumber, skipHostBlockInBallotRead, forgetAfterPhase2Error)`;
 
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     broken: { type: 'string' },
     verbose: { type: 'boolean', default: false },
+    'duplicate-host-id': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -41,12 +43,12 @@ const started = performance.now();
 let failed = 0;
 let events = 0;
 for (let seed = first; seed < first + count; seed++) {
-  const result = runSeed(seed, { brokenRules });
+  const result = runSeed(seed, { brokenRules, duplicateHostId: values['duplicate-host-id'] });
   events += result.events;
   if (values.verbose || values.seed !== undefined) process.stdout.write(`${result.summary}\n`);
   if (result.violations.length > 0) {
     failed++;
-    process.stdout.write(`FAIL ${result.summary}\n${result.violations.map((v) => `  ${v}`).join('\n')}\n  reproduce: npm run sim -- --seed ${seed}${values.broken ? ` --broken ${values.broken}` : ''}\n`);
+    process.stdout.write(`FAIL ${result.summary}\n${result.violations.map((v) => `  ${v}`).join('\n')}\n  reproduce: npm run sim -- --seed ${seed}${values.broken ? ` --broken ${values.broken}` : ''}${values['duplicate-host-id'] ? ' --duplicate-host-id' : ''}\n`);
   }
 }
 const seconds = (performance.now() - started) / 1000;

@@ -17,6 +17,8 @@ export interface RunOptions {
   readonly brokenRules?: BrokenRules;
   /** Simulated duration. */
   readonly durationMs?: number;
+  /** Add a machine misconfigured with host 1's host id. */
+  readonly duplicateHostId?: boolean;
 }
 
 export interface RunResult {
@@ -61,12 +63,14 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
   disk.captureInitial(0, contents.byteLength);
   const watchdogErrorMs = 5;
   const timingOptions = { clockRatePpm: 500, watchdogErrorMs, marginMinMs: 20 };
+  const machines = options.duplicateHostId ? hosts + 1 : hosts;
   const simHosts = Array.from(
-    { length: hosts },
+    { length: machines },
     (_, i) =>
       new SimHost(
         {
-          hostId: i + 1,
+          name: i < hosts ? `host-${i + 1}` : 'host-1-duplicate',
+          hostId: i < hosts ? i + 1 : 1,
           lockspace,
           resources,
           watchdogFireTimeoutMs: watchdogFor(),

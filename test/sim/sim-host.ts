@@ -18,6 +18,8 @@ import type { SimDisk } from './sim-disk.js';
  */
 
 export interface HostSetup {
+  /** The machine's name: unique, even when two machines are (mis)configured with one host id. */
+  readonly name: string;
   readonly hostId: number;
   readonly lockspace: LockspaceSpec;
   readonly resources: readonly { readonly offset: number; readonly spec: ResourceSpec }[];
@@ -63,7 +65,7 @@ export class SimHost {
   }
 
   private get key(): string {
-    return `${this.setup.hostId}.${this.incarnation}`;
+    return `${this.setup.name}.${this.incarnation}`;
   }
 
   private localNow(): number {
@@ -87,7 +89,7 @@ export class SimHost {
     this.delta = new DeltaEngine({
       lockspace: s.lockspace,
       hostId: s.hostId,
-      incarnation: { hostName: `host-${s.hostId}`, bootId: this.rng.hex(32), nonce: this.rng.hex(16) },
+      incarnation: { hostName: s.name, bootId: this.rng.hex(32), nonce: this.rng.hex(16) },
       watchdogFireTimeoutMs: s.watchdogFireTimeoutMs,
       takeoverWithoutWatchdog: false,
       ownerFeatures: 0,
