@@ -11,7 +11,8 @@ import type { WriteEvent } from './sim-disk.js';
  * - a host writes only its own blocks and the leader (and its own delta record);
  * - no exclusive holder while another host holds the resource shared,
  *   and exclusive-use intervals of different hosts never overlap in real time;
- * - a lease is never forgotten once its ballot reached phase 2.
+ * - a lease is never forgotten once its ballot reached phase 2;
+ * - liveness: once the faults stop, every resource is acquired again.
  */
 
 export interface Layout {
@@ -134,8 +135,15 @@ export class Checker {
     }
   }
 
-  /** Checks use intervals once the run is over (open intervals end at `endAt`). */
-  finish(endAt: number): void {
+  /**
+   * Checks use intervals once the run is over (open intervals end at `endAt`), and liveness: once
+   * the faults stop, every resource is acquired again by someone (a stuck lease fails the run).
+   */
+  finish(endAt: number, faultsEndAt: number): void {
+    this.layout.resources.forEach((_, resource) => {
+      const acquiredAfter = (this.intervals.get(resource) ?? []).some((i) => i.start > faultsEndAt);
+      if (!acquiredAfter) this.fail(endAt, `resource ${resource} was never acquired after the faults stopped at ${faultsEndAt.toFixed(0)} ms (stuck?)`);
+    });
     for (const [resource, list] of this.intervals) {
       for (let i = 0; i < list.length; i++) {
         for (let j = i + 1; j < list.length; j++) {

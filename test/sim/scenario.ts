@@ -87,9 +87,10 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
       ),
   );
   simHosts.forEach((h, i) => queue.schedule(i * rng.int(0, 50), () => h.start()));
-  scheduleFaults(rng, queue, simHosts, durationMs * 0.8, ioTimeoutMs, Math.max(...simHosts.map((h) => h.setup.watchdogFireTimeoutMs)));
+  const faultsEndAt = durationMs * 0.8;
+  scheduleFaults(rng, queue, simHosts, faultsEndAt, ioTimeoutMs, Math.max(...simHosts.map((h) => h.setup.watchdogFireTimeoutMs)));
   const events = queue.runUntil(durationMs, 5_000_000);
-  checker.finish(queue.now);
+  checker.finish(queue.now, faultsEndAt);
   const totals = simHosts.reduce(
     (t, h) => ({ acq: t.acq + h.stats.acquisitions, crashes: t.crashes + h.stats.crashes, resets: t.resets + h.stats.resets, pauses: t.pauses + h.stats.pauses }),
     { acq: 0, crashes: 0, resets: 0, pauses: 0 },
