@@ -107,7 +107,8 @@ function scheduleFaults(rng: Rng, queue: EventQueue, hosts: readonly SimHost[], 
     const at = t;
     if (kind <= 2) {
       // Crash, restart later as a new incarnation.
-      const downMs = rng.int(50, 3000);
+      // Half the restarts are fast, so writes still in flight from before the crash land after it.
+      const downMs = rng.chance(0.5) ? rng.int(5, 4 * ioTimeoutMs) : rng.int(50, 3000);
       queue.schedule(at, () => host.crash('crash'));
       queue.schedule(at + downMs, () => host.isUp || host.start());
     } else if (kind <= 5) {
@@ -115,6 +116,16 @@ function scheduleFaults(rng: Rng, queue: EventQueue, hosts: readonly SimHost[], 
       const pauseMs = rng.chance(0.5) ? rng.int(1, 8 * ioTimeoutMs) : rng.int(8 * ioTimeoutMs, 8 * ioTimeoutMs + 2 * watchdogMs);
       queue.schedule(at, () => host.pause(pauseMs));
       queue.schedule(at + pauseMs + rng.int(100, 3000), () => host.isUp || host.start());
+    } else if (kind === 9) {
+      // The path stalls (writes pile up in flight), then the host resets and comes back fast:
+      // the writes of the old incarnation land after the new one has started.
+      const stallMs = rng.int(ioTimeoutMs, 4 * ioTimeoutMs);
+      queue.schedule(at, () => {
+        host.stalledUntil = queue.now + stallMs;
+      });
+      const crashAt = at + rng.int(ioTimeoutMs, stallMs);
+      queue.schedule(crashAt, () => host.crash('crash'));
+      queue.schedule(crashAt + rng.int(5, 2 * ioTimeoutMs), () => host.isUp || host.start());
     } else {
       // The host's path to the storage stalls.
       const stallMs = rng.int(ioTimeoutMs, 12 * ioTimeoutMs);
