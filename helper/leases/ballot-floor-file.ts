@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { BallotFloorStore } from './resource.js';
+
+/**
+ * A ballot floor kept in a file of the helper's run directory (local, never
+ * shared storage): written to a temporary file, synced, renamed into place,
+ * and the directory synced, before the ballot's first write is issued. A
+ * restarted helper starts its ballots above it, so it never reuses a ballot
+ * number whose write may still land.
+ */
+export function fileBallotFloor(path: string): BallotFloorStore {
+  let floor = readFloor(path);
+  return {
+    get: () => floor,
+    set(value) {
+      assert.ok(Number.isSafeInteger(value) && value >= 0, `bad ballot floor ${value}`);
+      if (value <= floor) return;
+      writeDurably(path, `${value}\n`);
+      floor = value;
+    },
+  };
+}
+
+function readFloor(path: string): number {
+  if (!existsSync(path)) return 0;
+  const text = readFileSync(path, 'utf8').trim();
+  const value = Number(text);
+  // A damaged floor file must stop the helper: guessing low could reuse a ballot number.
+  assert.ok(/^[0-9]+$/.test(text) && Number.isSafeInteger(value), `ballot floor file ${path} is damaged: ${JSON.stringify(text.slice(0, 40))}`);
+  return value;
+}
+
+function writeDurably(path: string, text: string): void {
+  const temporary = `${path}.tmp`;
+  const fd = openSync(temporary, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
