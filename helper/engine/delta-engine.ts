@@ -146,6 +146,9 @@ export class DeltaEngine {
     this.phase = 'joining';
     this.previousGone = previousGone;
     this.aging = undefined;
+    // A rejoin after 'lost' starts clean: the old generation's deadlines do not apply.
+    this.lastGoodMs = undefined;
+    this.settleUntilMs = undefined;
     this.readArea('join-read', nowMs);
   }
 

@@ -162,7 +162,8 @@ export class ResourceEngine {
       case 'tick':
         if (this.retryAtMs !== undefined && event.nowMs >= this.retryAtMs && !this.ioPending()) {
           this.retryAtMs = undefined;
-          this.readArea();
+          if (this.attempt && !this.liveness.ownLeaseValid(this.attempt.generation, event.nowMs)) this.leaseInvalid();
+          else this.readArea();
         }
         break;
       case 'generation-ended':
@@ -233,18 +234,20 @@ export class ResourceEngine {
   }
 
   /**
-   * The lver to ballot for. Normally the leader's + 1. A late leader write can roll the leader
-   * back behind versions the blocks show were balloted: then ballot the highest such version to
-   * learn its value, or, when it is a version of ours this engine already finished, the next one.
+   * The lver to ballot for: past the leader and past every version any block (ours included,
+   * phase 1 only or not) has balloted for. A late leader write can roll the leader back behind
+   * them; balloting the highest such version learns its value. Only when that value is a version
+   * of ours this engine already finished is the next version the one to take.
    */
   private nextInstance(leader: LeaderRecord, blocks: readonly HostBlock[], generation: number): number {
+    let top = leader.lver + 1;
+    for (const b of blocks) if (b.inp.lver > top) top = b.inp.lver;
     let best: HostBlock | undefined;
     for (const b of blocks) {
-      if (b.bal > 0 && b.inp.lver > leader.lver && (!best || b.inp.lver > best.inp.lver || (b.inp.lver === best.inp.lver && b.bal > best.bal))) best = b;
+      if (b.inp.lver === top && b.bal > 0 && b.inp.hostId !== 0 && (!best || b.bal > best.bal)) best = b;
     }
-    if (!best) return leader.lver + 1;
-    const finishedOurs = best.inp.hostId === this.config.hostId && best.inp.generation === generation && this.knownLvers.has(best.inp.lver);
-    return finishedOurs ? best.inp.lver + 1 : best.inp.lver;
+    const finishedOurs = best !== undefined && best.inp.hostId === this.config.hostId && best.inp.generation === generation && this.knownLvers.has(top);
+    return finishedOurs ? top + 1 : top;
   }
 
   /** Phase 1 or 2 read: abort if a higher ballot or a later instance is seen. */
@@ -374,6 +377,23 @@ export class ResourceEngine {
     this.retryAtMs = this.nowMs + this.config.retryDelayMs;
   }
 
+  /**
+   * Our delta lease is not valid now (expired during a pause, or not yet renewed again). Before
+   * phase 2 the attempt is simply dropped. After it, the lease may be decided for us: keep it and
+   * resolve once the lease is valid again (or drop it when the generation ends).
+   */
+  private leaseInvalid(): void {
+    const a = this.attempt!;
+    const reason = `our delta lease at generation ${a.generation} is not valid now`;
+    if (!a.phase2 && !a.resolving) return this.failAttempt('lockspace-lost', reason);
+    if (!a.resolving) {
+      this.outcomes.push({ type: 'acquire-failed', code: 'lockspace-lost', reason: `${reason}; resolving lver ${a.lver} once it is`, resolving: true });
+      this.phase = 'resolving';
+      this.attempt = { ...a, resolving: true, attempts: 1 };
+    }
+    this.retryAtMs = this.nowMs + this.config.retryDelayMs;
+  }
+
   private failAttempt(code: 'storage' | 'contended' | 'identity' | 'lockspace-lost', reason: string): void {
     this.phase = 'free';
     this.attempt = undefined;
@@ -481,9 +501,7 @@ export class ResourceEngine {
     // After a pause (a stopped helper, a slow event loop) our delta lease may have expired before
     // we noticed: nothing more may be written or reported for that generation. Its leases are
     // void for the other hosts once they see us gone, so forgetting the attempt is safe.
-    if (!this.liveness.ownLeaseValid(this.attempt.generation, this.nowMs)) {
-      return this.failAttempt('lockspace-lost', `our delta lease at generation ${this.attempt.generation} expired during the ballot`);
-    }
+    if (!this.liveness.ownLeaseValid(this.attempt.generation, this.nowMs)) return this.leaseInvalid();
     if (!result.ok) {
       if (step === 'shared-mark' || step === 'shared-leader-free') return this.sharedTrouble(`${step} ${result.reason}: ${result.detail}`);
       if (step === 'shared-clear') {

@@ -136,13 +136,13 @@ export class Checker {
   }
 
   /**
-   * Checks use intervals once the run is over (open intervals end at `endAt`), and liveness: once
-   * the faults stop, every resource is acquired again by someone (a stuck lease fails the run).
+   * Checks use intervals once the run is over (open intervals end at `endAt`), and liveness: well
+   * after the faults stopped, every resource is still being acquired (a stuck lease fails the run).
    */
-  finish(endAt: number, faultsEndAt: number): void {
+  finish(endAt: number, liveFromMs: number): void {
     this.layout.resources.forEach((_, resource) => {
-      const acquiredAfter = (this.intervals.get(resource) ?? []).some((i) => i.start > faultsEndAt);
-      if (!acquiredAfter) this.fail(endAt, `resource ${resource} was never acquired after the faults stopped at ${faultsEndAt.toFixed(0)} ms (stuck?)`);
+      const acquiredAfter = (this.intervals.get(resource) ?? []).some((i) => i.start > liveFromMs);
+      if (!acquiredAfter) this.fail(endAt, `resource ${resource} was not acquired after ${liveFromMs.toFixed(0)} ms, 4 s after the faults stopped (stuck?)`);
     });
     for (const [resource, list] of this.intervals) {
       for (let i = 0; i < list.length; i++) {

@@ -58,6 +58,7 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
     timeoutP: rng.float() * 0.04,
     lateWriteMaxMs: ioTimeoutMs * 4,
     lateWriteDropP: 0.2,
+    quietFromMs: durationMs - 7_000,
   };
   const disk = new SimDisk(contents, sectorSize, queue, rng, faults, checker);
   disk.captureInitial(0, contents.byteLength);
@@ -87,10 +88,12 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
       ),
   );
   simHosts.forEach((h, i) => queue.schedule(i * rng.int(0, 50), () => h.start()));
-  const faultsEndAt = durationMs * 0.8;
+  // Faults stop 7 s before the end: time for the slowest restart (3 s), its aging and a takeover;
+  // every resource must then be acquired again within the last 3 s (liveness).
+  const faultsEndAt = durationMs - 7_000;
   scheduleFaults(rng, queue, simHosts, faultsEndAt, ioTimeoutMs, Math.max(...simHosts.map((h) => h.setup.watchdogFireTimeoutMs)));
   const events = queue.runUntil(durationMs, 5_000_000);
-  checker.finish(queue.now, faultsEndAt);
+  checker.finish(queue.now, durationMs - 3_000);
   const totals = simHosts.reduce(
     (t, h) => ({ acq: t.acq + h.stats.acquisitions, crashes: t.crashes + h.stats.crashes, resets: t.resets + h.stats.resets, pauses: t.pauses + h.stats.pauses }),
     { acq: 0, crashes: 0, resets: 0, pauses: 0 },

@@ -19,6 +19,8 @@ export interface DiskFaults {
   /** A timed-out write lands up to this long after it was submitted (or never). */
   readonly lateWriteMaxMs: number;
   readonly lateWriteDropP: number;
+  /** From this simulated time on, I/O neither fails nor times out (the faults have stopped). */
+  readonly quietFromMs: number;
 }
 
 export interface Submitter {
@@ -61,7 +63,7 @@ export class SimDisk {
     const now = this.queue.now;
     const offset = areaOffset + request.offset;
     const stalled = now < who.stalledUntil;
-    const roll = this.rng.float();
+    const roll = now >= this.faults.quietFromMs ? 1 : this.rng.float();
     const latency = this.rng.int(this.faults.latencyMinMs, this.faults.latencyMaxMs);
     const fate: 'ok' | 'error' | 'timeout' = stalled || roll < this.faults.timeoutP ? 'timeout' : roll < this.faults.timeoutP + this.faults.errorP ? 'error' : 'ok';
     const completeAt = fate === 'timeout' ? now + who.ioTimeoutMs : now + latency;
