@@ -255,7 +255,8 @@ describe('ResourceEngine busy and takeover', () => {
     // Our phase-2 write carried host 2's value, not ours.
     const p2 = r.writes().map((w) => blockOf(area, w, 7)).find((b) => b.bal === b.mbal && b.bal > 0)!;
     expect(p2.inp).toMatchObject({ hostId: 2, generation: 9, lver: 1 });
-    expect(area.leader().ownerHostId === 0 || area.leader().ownerHostId === 2).toBe(true);
+    // No helping commit for a live owner: the leader is left as it was.
+    expect(area.leader()).toMatchObject({ lver: 0, ownerHostId: 0 });
     expect(r.engine.state).toBe('free');
     // Once host 2's generation is gone, lver 1 stays host 2's and the next version is ours.
     live.setGone(2, 9);
