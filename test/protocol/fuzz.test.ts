@@ -93,7 +93,7 @@ function input(rng: Rng, corpus: readonly string[]): Buffer | string {
   switch (rng.int(0, 4)) {
     case 0: return Buffer.from(Array.from({ length: rng.int(0, 64) }, () => rng.int(0, 255)));
     case 1: {
-      let bytes = Buffer.from(base);
+      let bytes: Buffer = Buffer.from(base);
       for (let n = rng.int(1, 4); n > 0; n--) bytes = byteMutation(rng, bytes);
       return bytes;
     }

@@ -119,7 +119,7 @@ describe('signatures: tampering', () => {
     const canonical = encodeStatementBody(body);
     const variants = [
       JSON.stringify(JSON.parse(canonical), null, 1),
-      JSON.stringify({ vm: body.vm, ...(JSON.parse(canonical) as object) }),
+      JSON.stringify({ vm: VM, ...(JSON.parse(canonical) as object) }),
       canonical.replace(/}$/, ',"validUntilMs":1}'),
       canonical.replace('"validUntilMs":123466789', '"validUntilMs":123466789.0'),
     ];
