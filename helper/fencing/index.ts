@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './pet-policy.js';
+export * from './watchdog.js';
