@@ -4,6 +4,19 @@ import { createRequire } from 'node:module';
 export interface NativeAddon {
   /** Address of a typed array's first byte. */
   bufferAddress(view: ArrayBufferView): bigint;
+  /**
+   * The peer of a connected Unix socket as the kernel recorded it at connect()
+   * (getsockopt SO_PEERCRED). Throws an Error with code 'VMLEASE_PEERCRED' and
+   * a numeric `errno` when the kernel refuses (e.g. EBADF, ENOTSOCK).
+   */
+  peerCredentials(fd: number): NativePeerCredentials;
+}
+
+/** struct ucred as the kernel fills it. */
+export interface NativePeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 let loaded: NativeAddon | undefined;
