@@ -24,15 +24,29 @@ export function start(command: string, args: string[], options: { detached?: boo
   return child;
 }
 
-/** SIGKILLs every child started (and its session when detached) that is still there. */
+/** SIGKILLs every child started and every descendant of it that is still there. */
 export function killAll(): void {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // gone already
+  const roots = children.splice(0).flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
+  const parents = new Map<number, number>();
+  for (const pid of procfs.list()) {
+    const info = procfs.read(pid);
+    if (info) parents.set(pid, info.ppid);
+  }
+  const doomed = new Set(roots.filter((pid) => parents.get(pid) === process.pid));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, ppid] of parents) {
+      if (doomed.has(ppid) && !doomed.has(pid)) {
+        doomed.add(pid);
+        grew = true;
       }
+    }
+  }
+  for (const pid of doomed) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
     }
   }
 }
