@@ -10,6 +10,14 @@ export interface NativeAddon {
    * a numeric `errno` when the kernel refuses (e.g. EBADF, ENOTSOCK).
    */
   peerCredentials(fd: number): NativePeerCredentials;
+  /**
+   * pidfd_open(pid, 0): a descriptor (O_CLOEXEC) naming the process that holds
+   * `pid` now, even after the pid is reused. The caller closes it. Throws an
+   * Error with code 'VMLEASE_PIDFD' and `errno` (ESRCH: no such process).
+   */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(pidfd, signo, NULL, 0). Throws like pidfdOpen (ESRCH: the process has exited). */
+  pidfdSendSignal(pidfd: number, signo: number): void;
 }
 
 /** struct ucred as the kernel fills it. */

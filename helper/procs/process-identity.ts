@@ -86,8 +86,8 @@ export type SignalOutcome = 'signalled' | 'gone' | 'mismatch';
  * or a zombie); 'mismatch' when the pid now holds another process or the
  * process changed uid: nothing is signalled then.
  *
- * The re-read narrows, but cannot close, the window between reading /proc and
- * kill(2): see helper/procs/README.md.
+ * The table's signal() checks the start time once more under a pidfd, so a
+ * pid reused after this re-read cannot receive the signal (README.md).
  */
 export function signalIfSame(table: ProcessTable, identity: ProcessIdentity, signal: NodeJS.Signals): SignalOutcome {
   assertPid(identity.pid);
@@ -97,5 +97,6 @@ export function signalIfSame(table: ProcessTable, identity: ProcessIdentity, sig
   if (info.startTime !== identity.startTime) return 'mismatch';
   if (!isAlive(info)) return 'gone';
   if (info.uid !== identity.uid || info.euid !== identity.uid) return 'mismatch';
-  return table.signal(identity.pid, signal) === 'sent' ? 'signalled' : 'gone';
+  const sent = table.signal(identity.pid, signal, identity.startTime);
+  return sent === 'sent' ? 'signalled' : sent;
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { closeSync, readdirSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
+import { native } from '../native/native.js';
 import { readBounded, type BoundedRead } from './bounded-read.js';
 import { ProcsError, ProcsErrorCode } from './errors.js';
 import { parseProcStat, PID_MAX_LIMIT, PROC_STAT_MAX_BYTES } from './proc-stat.js';
@@ -37,8 +39,18 @@ export interface ProcessTable {
   read(pid: number): ProcessInfo | undefined;
   /** Pids of all processes (thread-group leaders), ascending. */
   list(): number[];
-  /** kill(pid, signal): 'gone' when no process has that pid (ESRCH). */
-  signal(pid: number, signal: NodeJS.Signals): 'sent' | 'gone';
+  /**
+   * Signals the process at `pid` only if it is the one that started at
+   * `startTime`: 'mismatch' (nothing sent) when the pid holds another
+   * process, 'gone' when it holds none or the process exited first.
+   */
+  signal(pid: number, signal: NodeJS.Signals, startTime: bigint): 'sent' | 'gone' | 'mismatch';
+}
+
+/** The pidfd system calls (the native addon; tests fake them). Errors carry a numeric `errno`. */
+export interface PidfdCalls {
+  pidfdOpen(pid: number): number;
+  pidfdSendSignal(pidfd: number, signo: number): void;
 }
 
 export const CMDLINE_MAX_BYTES = 64 * 1024;
@@ -67,7 +79,11 @@ export interface ProcFsOptions {
   readonly procRoot?: string;
   /** How a file is read (readBounded semantics); tests replace it to show a pid changing owner between reads. */
   readonly readFile?: (path: string, maxBytes: number) => BoundedRead | undefined;
+  /** pidfd_open / pidfd_send_signal. Default: the native addon. */
+  readonly pidfd?: PidfdCalls;
 }
+
+const ESRCH = constants.errno.ESRCH;
 
 /**
  * The kernel's process table through procfs. Reads are synchronous (procfs
@@ -76,14 +92,20 @@ export interface ProcFsOptions {
  * pid was reused between the reads and they are retried, so the fields of one
  * ProcessInfo always come from one process (up to start times equal to the
  * clock tick).
+ *
+ * signal() opens a pidfd first, then checks the start time, then signals
+ * through the pidfd: the pidfd names the process that held the pid when it
+ * was opened, so a pid reused at any point cannot receive the signal.
  */
 export class ProcFsProcessTable implements ProcessTable {
   readonly procRoot: string;
   private readonly readFile: (path: string, maxBytes: number) => BoundedRead | undefined;
+  private readonly pidfd: PidfdCalls | undefined;
 
   constructor(options: ProcFsOptions = {}) {
     this.procRoot = options.procRoot ?? '/proc';
     this.readFile = options.readFile ?? readBounded;
+    this.pidfd = options.pidfd;
   }
 
   read(pid: number): ProcessInfo | undefined {
@@ -112,15 +134,32 @@ export class ProcFsProcessTable implements ProcessTable {
     return pids.sort((a, b) => a - b);
   }
 
-  signal(pid: number, signal: NodeJS.Signals): 'sent' | 'gone' {
+  signal(pid: number, signal: NodeJS.Signals, startTime: bigint): 'sent' | 'gone' | 'mismatch' {
     assertPid(pid);
+    const signo = constants.signals[signal];
+    assert.ok(Number.isInteger(signo) && signo > 0, `unknown signal ${signal}`);
+    const calls = this.pidfd ?? native();
+    let pidfd: number;
     try {
-      process.kill(pid, signal);
-      return 'sent';
+      pidfd = calls.pidfdOpen(pid);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ESRCH') return 'gone';
-      throw new ProcsError(ProcsErrorCode.signalFailed, `pid ${pid}`, `kill ${signal}: ${(error as Error).message}`);
+      if ((error as { errno?: unknown }).errno === ESRCH) return 'gone';
+      throw new ProcsError(ProcsErrorCode.signalFailed, `pid ${pid}`, (error as Error).message);
+    }
+    try {
+      // After the open: whatever the pid holds now is what the pidfd names, or has exited since.
+      const stat = this.readStat(pid);
+      if (stat === undefined) return 'gone';
+      if (stat.startTime !== startTime) return 'mismatch';
+      try {
+        calls.pidfdSendSignal(pidfd, signo);
+      } catch (error) {
+        if ((error as { errno?: unknown }).errno === ESRCH) return 'gone';
+        throw new ProcsError(ProcsErrorCode.signalFailed, `pid ${pid}`, `${signal}: ${(error as Error).message}`);
+      }
+      return 'sent';
+    } finally {
+      closeSync(pidfd);
     }
   }
 

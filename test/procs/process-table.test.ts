@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -9,7 +9,7 @@ import {
   readBounded,
   type BoundedRead,
 } from '../../dist/helper/procs/index.js';
-import { asNobody, killAll, NOBODY, pidOf, procfs, sharedTempDir, sleepNamed, start, waitForComm } from './support.js';
+import { asNobody, killAll, NOBODY, pidOf, procfs, sharedTempDir, sleepNamed, start, waitFor, waitForComm, waitForExit } from './support.js';
 
 const dir = sharedTempDir('procs-table');
 afterAll(() => dir.remove());
@@ -38,8 +38,11 @@ describe('ProcFsProcessTable on the real /proc', () => {
     const [command, args] = asNobody(binary, ['30']);
     const child = start(command, args, { detached: true });
     const pid = pidOf(child);
-    const info = await waitForComm(pid, 'x) Z 1 1 1');
-    expect(info.state).toBe('S');
+    // Just after exec it may still be R; once asleep it is S (a naive parser would read Z from the name).
+    const info = await waitFor(() => {
+      const i = procfs.read(pid);
+      return i?.comm === 'x) Z 1 1 1' && i.state === 'S' ? i : undefined;
+    }, 'the named sleep to sleep');
     expect(info.ppid).toBe(process.pid);
     expect(info.sessionId).toBe(pid); // detached: setsid() made it a session leader
     expect(info.processGroup).toBe(pid);
@@ -70,7 +73,7 @@ describe('ProcFsProcessTable on the real /proc', () => {
   it('asserts a pid is a single positive pid (kill 0 or -1 would signal groups)', () => {
     for (const pid of [0, -1, 1.5, 4194305]) {
       expect(() => procfs.read(pid)).toThrow(/must be an integer/);
-      expect(() => procfs.signal(pid, 'SIGTERM')).toThrow(/must be an integer/);
+      expect(() => procfs.signal(pid, 'SIGTERM', 1n)).toThrow(/must be an integer/);
     }
   });
 });
@@ -181,5 +184,81 @@ describe('readBounded', () => {
 
   it('reports other failures as PROCS_READ_FAILED', () => {
     expect(() => readBounded(dir.path, 8)).toThrow(expect.objectContaining({ code: 'PROCS_READ_FAILED', subject: dir.path }));
+  });
+});
+
+describe('ProcFsProcessTable.signal', () => {
+  it('signals a real process only under its own start time', async () => {
+    const child = start('sleep', ['30']);
+    const pid = pidOf(child);
+    const { startTime } = await waitForComm(pid, 'sleep');
+    expect(procfs.signal(pid, 'SIGTERM', startTime + 1n)).toBe('mismatch');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(procfs.read(pid)?.state).toBe('S');
+    expect(procfs.signal(pid, 'SIGTERM', startTime)).toBe('sent');
+    expect(await waitForExit(child)).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(procfs.signal(pid, 'SIGTERM', startTime)).toBe('gone');
+  });
+
+  /** A procfs with process 320 (started at tick 777) and pidfd calls that log what happens, in order. */
+  function logged(options: { statTick?: () => string; sendErrno?: number } = {}) {
+    const root = fakeProc(`signal-${Math.random().toString(36).slice(2)}`, { 320: {} });
+    const log: string[] = [];
+    const table = new ProcFsProcessTable({
+      procRoot: root,
+      readFile: (path, max) => {
+        if (path.endsWith('/stat')) {
+          log.push('read stat');
+          return { bytes: Buffer.from(`320 (q) ${TAIL.replace(' 777 ', ` ${options.statTick?.() ?? '777'} `)}\n`), truncated: false };
+        }
+        return readBounded(path, max);
+      },
+      pidfd: {
+        pidfdOpen: (pid) => {
+          log.push(`open ${pid}`);
+          return openSync('/dev/null', 'r'); // a real descriptor: the table closes it
+        },
+        pidfdSendSignal: (_fd, signo) => {
+          if (options.sendErrno !== undefined) throw Object.assign(new Error('pidfd_send_signal failed'), { errno: options.sendErrno });
+          log.push(`send ${signo}`);
+        },
+      },
+    });
+    return { table, log };
+  }
+
+  it('opens the pidfd before it checks the start time, and signals through it', () => {
+    const { table, log } = logged();
+    expect(table.signal(320, 'SIGKILL', 777n)).toBe('sent');
+    expect(log).toEqual(['open 320', 'read stat', 'send 9']);
+  });
+
+  it('sends nothing when the pid holds another process by the time of the check', () => {
+    const { table, log } = logged({ statTick: () => '901' });
+    expect(table.signal(320, 'SIGKILL', 777n)).toBe('mismatch');
+    expect(log).toEqual(['open 320', 'read stat']);
+  });
+
+  it('reports gone when the process exits between the check and the signal (ESRCH), fails loudly on EPERM', () => {
+    expect(logged({ sendErrno: 3 }).table.signal(320, 'SIGTERM', 777n)).toBe('gone');
+    expect(() => logged({ sendErrno: 1 }).table.signal(320, 'SIGTERM', 777n)).toThrow(expect.objectContaining({ code: 'PROCS_SIGNAL_FAILED' }));
+  });
+
+  it('closes every pidfd it opens', () => {
+    const opened: number[] = [];
+    const table = new ProcFsProcessTable({
+      pidfd: {
+        pidfdOpen: () => {
+          const fd = openSync('/dev/null', 'r');
+          opened.push(fd);
+          return fd;
+        },
+        pidfdSendSignal: () => {},
+      },
+    });
+    expect(table.signal(process.pid, 'SIGCONT', 1n)).toBe('mismatch');
+    expect(opened.length).toBe(1);
+    // closeSync of a closed descriptor throws EBADF: the table closed it.
+    expect(() => closeSync(opened[0] as number)).toThrow(/EBADF/);
   });
 });

@@ -113,9 +113,13 @@ export class FakeTable implements ProcessTable {
     return [...this.processes.keys()].sort((a, b) => a - b);
   }
 
-  signal(pid: number, signal: NodeJS.Signals): 'sent' | 'gone' {
+  /** Like the real table: sends only to the process that started at `startTime`. */
+  signal(pid: number, signal: NodeJS.Signals, startTime: bigint): 'sent' | 'gone' | 'mismatch' {
+    const info = this.processes.get(pid);
+    if (info === undefined) return 'gone';
+    if (info.startTime !== startTime) return 'mismatch';
     this.signals.push({ pid, signal });
-    return this.processes.has(pid) ? 'sent' : 'gone';
+    return 'sent';
   }
 }
 
