@@ -98,8 +98,11 @@ describe('cgroupEmpty on the real hierarchies', () => {
     await waitFor(() => cgroupEmpty(top), 'the group to empty');
   });
 
-  it('v1: a zombie left in the group does not count', async () => {
-    const top = join('/sys/fs/cgroup/pids', `vmlease-procs-zombie-${process.pid}`);
+  it.each([
+    ['v1', '/sys/fs/cgroup/pids'],
+    ['v2', '/sys/fs/cgroup/unified'],
+  ])('%s: a zombie left in the group does not count', async (_label, hierarchy) => {
+    const top = join(hierarchy, `vmlease-procs-zombie-${process.pid}`);
     mkdirSync(top);
     made.push(top);
     // The shell (outside the group) never reaps its background sleep: killed, it stays a zombie.
