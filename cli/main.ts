@@ -6,9 +6,14 @@ import { StorageError } from '../helper/storage/index.js';
 import type { Command } from './command.js';
 import { dumpCommand } from './commands/dump.js';
 import { initLockspaceCommand, initResourceCommand } from './commands/init-area.js';
+import { helperCommand } from './commands/helper.js';
+import { hostsCommand, registerCommand, statusCommand, unregisterCommand } from './commands/admin-commands.js';
+import { AdminRequestError, HelperUnreachable } from './admin-client.js';
+import { ConfigError } from '../helper/config/index.js';
+import { HelperError } from '../helper/daemon/helper-error.js';
 import { ExitStatus, UsageError } from './exit-status.js';
 
-const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, dumpCommand];
+const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -40,6 +45,19 @@ function fail(name: string, error: unknown): number {
   }
   if (error instanceof InitRefusal) {
     line(`refused: ${error.message}; use --force to overwrite it`);
+    return ExitStatus.error;
+  }
+  if (error instanceof AdminRequestError || error instanceof HelperError) {
+    const wire = error instanceof AdminRequestError ? error.wire : error;
+    line(`${wire.code}: ${wire.message}`);
+    return { busy: ExitStatus.busy, refused: ExitStatus.refused, storage: ExitStatus.storage, error: ExitStatus.error }[wire.kind] ?? ExitStatus.error;
+  }
+  if (error instanceof ConfigError) {
+    line(`bad configuration: ${error.message}`);
+    return ExitStatus.error;
+  }
+  if (error instanceof HelperUnreachable) {
+    line(error.message);
     return ExitStatus.error;
   }
   if (error instanceof AssertionError) throw error; // a bug: crash loudly with the stack

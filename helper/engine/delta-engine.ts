@@ -116,6 +116,19 @@ export class DeltaEngine {
     return this.table.ownerGone(hostId, generation, nowMs);
   }
 
+  /**
+   * When a join in progress should complete, for progress displays only:
+   * after the record being waited out is dead (if any), a write, the settle
+   * wait and a verify read (each I/O taken as N).
+   */
+  joinEtaMs(nowMs: number): number | undefined {
+    if (this.phase !== 'joining') return undefined;
+    const n = this.timing.ioTimeoutMs;
+    if (this.settleUntilMs !== undefined) return Math.max(nowMs, this.settleUntilMs) + n;
+    const writeFrom = this.aging ? Math.max(nowMs, this.aging.seenAtMs + this.aging.deadAfterMs) + n : nowMs + n;
+    return writeFrom + n + this.timing.joinSettleMs + n;
+  }
+
   step(event: DeltaEvent): Effects<DeltaOutcome> {
     this.outcomes = [];
     this.ios = [];

@@ -106,3 +106,31 @@ export function hostDeadAfterMs(input: HostDeadInput): number | undefined {
 export function hostFailAfterMs(own: Timing, ownerIoTimeoutMs: number): number {
   return 8 * Math.max(own.ioTimeoutMs, ownerIoTimeoutMs);
 }
+
+/**
+ * When this host stops its own VMs after its renewals stop succeeding,
+ * measured from T (the last successful renewal), so that everything holding
+ * the host's leases is gone by fail = T + 8N (SPEC section 3, fencing layers):
+ * supervisors are told their deadline (they kill their child on their own
+ * when no fresher one arrives), the helper sends SIGTERM, then SIGKILL, and
+ * the watchdog is petted no later than fail minus the pet interval.
+ */
+export interface FenceTiming {
+  /** The deadline handed to supervisors: T + this. */
+  readonly supervisorValidForMs: number;
+  /** The helper SIGTERMs the VMs' processes at T + this. */
+  readonly sigtermAfterMs: number;
+  /** The helper SIGKILLs what is left at T + this. */
+  readonly sigkillAfterMs: number;
+  readonly failMs: number;
+}
+
+export function deriveFenceTiming(timing: Timing): FenceTiming {
+  const n = timing.ioTimeoutMs;
+  const fence: FenceTiming = { supervisorValidForMs: 6 * n, sigtermAfterMs: 6 * n, sigkillAfterMs: 7 * n, failMs: timing.failMs };
+  // A renewal that fails its whole interval twice still leaves the VMs running (no needless kills),
+  // and SIGKILL leaves N for the kernel to tear the processes down before fail.
+  assert.ok(fence.supervisorValidForMs > 2 * timing.renewIntervalMs, 'two failed renewals do not stop the VMs');
+  assert.ok(fence.supervisorValidForMs <= fence.sigtermAfterMs && fence.sigtermAfterMs < fence.sigkillAfterMs && fence.sigkillAfterMs < fence.failMs, 'supervisor deadline <= SIGTERM < SIGKILL < fail');
+  return fence;
+}

@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { chownSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { HelperConfig } from '../config/index.js';
+import type { Incarnation } from '../format/index.js';
+import { fileBallotFloor, type Clock } from '../leases/index.js';
+import type { HostPolicy } from '../../policy/index.js';
+import { HelperError } from './helper-error.js';
+import { incarnationName } from './incarnation.js';
+import { JoinedLockspace, type LockspaceIdentity } from './joined-lockspace.js';
+import type { Logger } from './log.js';
+import { prepareRunDir, runDirLayout, type RunDirLayout } from './run-dir.js';
+import { StoragePool } from './storage-pool.js';
+import { VmService } from '../vms/vm-service.js';
+import type { Vm } from '../vms/vm.js';
+import type { VmProcessControl } from '../vms/vm-processes.js';
+
+/**
+ * The helper: one per host, root. Joins its lockspaces, keeps them renewed,
+ * and serves VMs their leases through VmService. The sockets and the
+ * watchdog are attached by the process entry point (helper-main), which
+ * also owns signals.
+ */
+
+export interface HelperDeps {
+  readonly clock: Clock;
+  readonly wallClockMs: () => number;
+  readonly log: Logger;
+  readonly control: VmProcessControl;
+  readonly incarnation: Incarnation;
+  readonly randomBytes?: (n: number) => Buffer;
+}
+
+export const STORAGE_IO_TIMEOUT_FACTOR = 1;
+
+export class HelperDaemon {
+  readonly layout: RunDirLayout;
+  readonly lockspaces = new Map<string, JoinedLockspace>();
+  readonly vms: VmService;
+  private readonly pools: StoragePool;
+  private readonly log: Logger;
+
+  constructor(
+    readonly config: HelperConfig,
+    private policy: HostPolicy,
+    private readonly deps: HelperDeps,
+  ) {
+    this.layout = runDirLayout(config.runDir);
+    this.log = deps.log;
+    // Each I/O's deadline is the io timeout: the engines count a late I/O as failed at N.
+    this.pools = new StoragePool(config.ioTimeoutMs * STORAGE_IO_TIMEOUT_FACTOR);
+    const random = deps.randomBytes ?? randomBytes;
+    this.vms = new VmService({
+      hostId: config.hostId,
+      lockspace: (name) => this.lockspaces.get(name),
+      leaseRoots: () => this.policy.leaseRoots,
+      pool: this.pools,
+      clock: deps.clock,
+      wallClockMs: deps.wallClockMs,
+      log: deps.log.child({ part: 'vms' }),
+      control: deps.control,
+      ballotFloor: (key) => fileBallotFloor(join(this.layout.ballotsDir, createHash('sha256').update(key).digest('hex').slice(0, 32))),
+      writeSecret: (vm, secret) => this.writeSecret(vm, secret),
+      removeSecret: (vm) => rmSync(this.secretPath(vm), { force: true }),
+      randomBytes: random,
+      persist: () => undefined,
+    });
+  }
+
+  get identity(): LockspaceIdentity {
+    return {
+      hostId: this.config.hostId,
+      incarnation: this.deps.incarnation,
+      ioTimeoutMs: this.config.ioTimeoutMs,
+      watchdogFireTimeoutMs: this.config.watchdog?.fireTimeoutMs ?? 0,
+      takeoverWithoutWatchdog: this.config.takeoverWithoutWatchdog,
+    };
+  }
+
+  get incarnation(): Incarnation {
+    return this.deps.incarnation;
+  }
+
+  get control(): VmProcessControl {
+    return this.deps.control;
+  }
+
+  get incarnationName(): string {
+    return incarnationName(this.deps.incarnation);
+  }
+
+  prepare(): void {
+    prepareRunDir(this.layout);
+  }
+
+  /** Joins every configured lockspace, each on its own; resolves when all are joined or failed. */
+  async joinAll(onProgress?: (ls: JoinedLockspace) => void): Promise<void> {
+    const results = await Promise.allSettled(this.config.lockspaces.map((config) => this.addLockspace(config, onProgress)));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length > 0) throw failed[0]!.reason;
+  }
+
+  async addLockspace(config: HelperConfig['lockspaces'][number], onProgress?: (ls: JoinedLockspace) => void): Promise<JoinedLockspace> {
+    if (this.lockspaces.has(config.name)) throw new HelperError('LOCKSPACE_EXISTS', 'refused', `lockspace ${JSON.stringify(config.name)} is already in use`);
+    const log = this.log.child({ lockspace: config.name });
+    const ls = await JoinedLockspace.open(config, this.identity, this.pools, this.deps.clock, log);
+    this.lockspaces.set(config.name, ls);
+    log.info({ msg: 'lockspace.joining', path: config.path, offset: config.offset, hostId: this.config.hostId, ioTimeoutMs: ls.timing.ioTimeoutMs });
+    onProgress?.(ls);
+    try {
+      await ls.join(this.identity, { renewed: (l) => this.vms.onRenewed(l), lost: (l, reason) => this.vms.onLost(l, reason) });
+    } catch (error) {
+      this.lockspaces.delete(config.name);
+      await ls.close();
+      throw error;
+    }
+    return ls;
+  }
+
+  /** Removes a lockspace at runtime: only when no VM of this host holds a lease of it. */
+  async removeLockspace(name: string): Promise<void> {
+    const ls = this.lockspaces.get(name);
+    if (!ls) throw new HelperError('LOCKSPACE_UNKNOWN', 'refused', `lockspace ${JSON.stringify(name)} is not in use`);
+    const holders = [...this.vms.vms.values()].filter((vm) => vm.usesLockspace(name));
+    if (holders.length > 0) throw new HelperError('LOCKSPACE_HELD', 'refused', `lockspace ${JSON.stringify(name)} has leases held for VMs ${holders.map((v) => v.uuid).join(', ')}`);
+    await ls.leave();
+    await ls.close();
+    this.lockspaces.delete(name);
+  }
+
+  replacePolicy(policy: HostPolicy): void {
+    this.policy = policy;
+  }
+
+  /**
+   * Orderly shutdown (SIGTERM): fence first. Every VM's processes are
+   * stopped and proven gone, its leases released; a lockspace is written
+   * free only when no process holding its leases is alive.
+   */
+  async shutdown(): Promise<{ clean: boolean }> {
+    let clean = true;
+    for (const vm of [...this.vms.vms.values()]) {
+      try {
+        await this.vms.unregister(vm.uuid);
+      } catch (error) {
+        clean = false;
+        this.log.error({ msg: 'helper.shutdown-vm-failed', vm: vm.uuid, reason: (error as Error).message });
+      }
+    }
+    this.vms.stopTimers();
+    for (const ls of this.lockspaces.values()) {
+      const holders = [...this.vms.vms.values()].some((vm) => vm.usesLockspace(ls.name));
+      if (!holders) await ls.leave().catch(() => false);
+      await ls.close();
+    }
+    this.lockspaces.clear();
+    await this.pools.closeAll();
+    return { clean };
+  }
+
+  /** Stops without fencing or writing anything (SIGQUIT: the next start resumes the VMs). */
+  async detach(): Promise<void> {
+    this.vms.stopTimers();
+    for (const ls of this.lockspaces.values()) await ls.close();
+    this.lockspaces.clear();
+    await this.pools.closeAll();
+  }
+
+  secretPath(vm: Vm): string {
+    return join(this.layout.vmsDir, `${vm.uuid}.secret`);
+  }
+
+  private writeSecret(vm: Vm, secret: Buffer): void {
+    const path = this.secretPath(vm);
+    rmSync(path, { force: true });
+    writeFileSync(path, `${secret.toString('base64url')}\n`, { mode: 0o400, flag: 'wx' });
+    chownSync(path, vm.uid, vm.gid);
+  }
+}

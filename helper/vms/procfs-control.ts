@@ -1,0 +1,19 @@
+import { aliveVmProcesses, isAlive, signalIfSame, type ProcessTable } from '../procs/index.js';
+import type { ProcessRef, SignalResult, VmProcessControl } from './vm-processes.js';
+
+/** VmProcessControl on the kernel's process table (helper/procs). */
+export function procfsControl(table: ProcessTable): VmProcessControl {
+  return {
+    describe(pid) {
+      const info = table.read(pid);
+      if (!info || !isAlive(info)) return undefined;
+      return { pid, startTime: info.startTime.toString(), uid: info.uid, sessionId: info.sessionId, ppid: info.ppid };
+    },
+    sessionProcesses(uid, sessionId): ProcessRef[] {
+      return aliveVmProcesses(table, { uid, sessionId }).map((info) => ({ pid: info.pid, startTime: info.startTime.toString(), uid: info.uid }));
+    },
+    signal(process, signal): SignalResult {
+      return signalIfSame(table, { pid: process.pid, startTime: BigInt(process.startTime), uid: process.uid }, signal);
+    },
+  };
+}
