@@ -7,7 +7,8 @@ import { runDirLayout } from '../helper/daemon/run-dir.js';
  * not running, or a reply that does not come in time, is a clear error.
  */
 
-export const RUN_DIR_DEFAULT = '/run/vmlease';
+export { RUN_DIR_DEFAULT } from './run-dir-default.js';
+import { RUN_DIR_DEFAULT } from './run-dir-default.js';
 export const ADMIN_REPLY_TIMEOUT_MS = 120_000;
 
 /** The helper answered with an error: its code, kind (busy, refused, storage, error) and message. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './ignore-sigusr1.js';
 import { AssertionError } from 'node:assert';
 import { FormatError } from '../helper/format/index.js';
 import { InitRefusal } from '../helper/areas/index.js';
@@ -8,12 +9,13 @@ import { dumpCommand } from './commands/dump.js';
 import { initLockspaceCommand, initResourceCommand } from './commands/init-area.js';
 import { helperCommand } from './commands/helper.js';
 import { hostsCommand, registerCommand, statusCommand, unregisterCommand } from './commands/admin-commands.js';
+import { superviseCommand } from './commands/supervise.js';
 import { AdminRequestError, HelperUnreachable } from './admin-client.js';
 import { ConfigError } from '../helper/config/index.js';
 import { HelperError } from '../helper/daemon/helper-error.js';
 import { ExitStatus, UsageError } from './exit-status.js';
 
-const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand];
+const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand, superviseCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

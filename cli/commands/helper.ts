@@ -1,6 +1,6 @@
 import { loadHelperConfig } from '../../helper/config/index.js';
 import { createHelperLog } from '../../helper/daemon/log.js';
-import { startHelper, type RunningHelper } from '../../helper/daemon/helper-main.js';
+import type { RunningHelper } from '../../helper/daemon/helper-main.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { ExitStatus, UsageError } from '../exit-status.js';
 
@@ -36,6 +36,8 @@ export const helperCommand: Command = {
     if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('--log-level must be debug, info, warn or error');
     const config = loadHelperConfig(values.config);
     const log = createHelperLog({ ...(typeof values['log-file'] === 'string' ? { file: values['log-file'] } : {}), level });
+    // Loaded here, not at the top: it pulls in libsodium, which the supervisor (same entry, --jitless) must never load.
+    const { startHelper } = await import('../../helper/daemon/helper-main.js');
     return runUntilSignal(await startHelper(config, log), log);
   },
 };

@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { constants } from 'node:os';
+import type { GrantedStatement } from '../protocol/statements.js';
+import { ChannelError, HelperChannel, HelperRequestError } from './helper-channel.js';
+
+/**
+ * `vmlease supervise`: bind to this VM's session, make sure its leases are
+ * held, start the command, and stop it when the leases are lost or no fresh
+ * deadline signed by the granting helper incarnation arrives in time. The
+ * child never sees a lease; the supervisor never writes one.
+ *
+ * This is the first version (the supervisor issue completes it: fd
+ * pass-through checks, libvirt's pid, migration).
+ */
+
+export const EXIT = { ok: 0, error: 1, usage: 2, busy: 3, refused: 4, storage: 5, leaseLost: 6 } as const;
+/** After SIGTERM, the child has this long before SIGKILL (well inside the helper's own SIGKILL time). */
+export const CHILD_KILL_GRACE_MS = 500;
+export const SETPRIV = '/usr/bin/setpriv';
+
+export interface SuperviseOptions {
+  readonly vm: string;
+  readonly runDir: string;
+  readonly command: readonly string[];
+  /** Writes the one line a failure ends with (stderr). */
+  readonly report: (line: string) => void;
+}
+
+const BUSY_CODES = new Set(['LEASE_BUSY', 'LEASE_HELD_LOCALLY', 'LEASE_ACQUIRE_CONTENDED']);
+const STORAGE_CODES = new Set(['LEASE_ACQUIRE_STORAGE', 'LEASE_NOT_AREA', 'LEASE_PATH_TIMEOUT', 'LEASE_RELEASE_FAILED']);
+
+/** Exit status for a refusal before the child starts: busy 3, storage 5, anything else of the helper's 4. */
+export function exitStatusOf(error: unknown): number {
+  if (error instanceof HelperRequestError) {
+    if (BUSY_CODES.has(error.code)) return EXIT.busy;
+    if (STORAGE_CODES.has(error.code)) return EXIT.storage;
+    return EXIT.refused;
+  }
+  return EXIT.error;
+}
+
+export function describeFailure(error: unknown): string {
+  if (error instanceof HelperRequestError && error.holder) {
+    const h = error.holder;
+    return `lease busy: held by host ${h.hostId} (${h.hostName}), ${h.state} since ${h.sinceIso ?? 'unknown'}, takeover possible ${h.takeoverPossibleIso ?? 'never on timing alone'}`;
+  }
+  if (error instanceof HelperRequestError || error instanceof ChannelError) return `${error.code}: ${error.message}`;
+  return (error as Error).message;
+}
+
+function readSecret(runDir: string, vm: string): string | undefined {
+  const path = join(runDir, 'vms', `${vm}.secret`);
+  return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
+}
+
+function startTimeOf(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+}
+
+function monotonicNowMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
+}
+
+async function holdLeases(channel: HelperChannel): Promise<GrantedStatement> {
+  try {
+    return await channel.claim();
+  } catch (error) {
+    if (error instanceof HelperRequestError && error.code === 'LEASES_NOT_HELD') return channel.acquire();
+    throw error;
+  }
+}
+
+export async function supervise(options: SuperviseOptions): Promise<number> {
+  let channel: HelperChannel;
+  let granted: GrantedStatement;
+  try {
+    channel = await HelperChannel.open(options.runDir);
+    await channel.bind(options.vm, readSecret(options.runDir, options.vm));
+    granted = await holdLeases(channel);
+  } catch (error) {
+    options.report(describeFailure(error));
+    return exitStatusOf(error);
+  }
+  return runChild(channel, granted, options);
+}
+
+function runChild(channel: HelperChannel, granted: GrantedStatement, options: SuperviseOptions): Promise<number> {
+  return new Promise((resolve) => {
+    let fencedReason: string | undefined;
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    // The child dies with us even on SIGKILL; spawned from the main thread (PR_SET_PDEATHSIG is per thread).
+    const child: ChildProcess = spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', ...options.command], { stdio: 'inherit' });
+    const fence = (reason: string) => {
+      if (fencedReason !== undefined) return;
+      fencedReason = reason;
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), CHILD_KILL_GRACE_MS).unref();
+    };
+    const armDeadline = (validUntilMs: number) => {
+      clearTimeout(deadlineTimer);
+      deadlineTimer = setTimeout(() => fence(`no fresh lease deadline from helper incarnation ${channel.incarnation} by its deadline`), Math.max(0, validUntilMs - monotonicNowMs()));
+    };
+    armDeadline(granted.validUntilMs);
+    channel.on('valid-until', (ms: number) => armDeadline(ms));
+    channel.on('lost', (reason: string) => fence(`lease lost: ${reason}`));
+    const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, forward(signal));
+    child.once('spawn', () => {
+      channel.reportChild(child.pid!, startTimeOf(child.pid!)).catch((error: unknown) => fence(`the helper refused our child: ${describeFailure(error)}`));
+    });
+    child.once('error', (error) => {
+      clearTimeout(deadlineTimer);
+      options.report(`cannot start ${options.command[0]}: ${error.message}`);
+      channel.release().finally(() => resolve(EXIT.error));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(deadlineTimer);
+      const status = code ?? 128 + (signal ? signalNumber(signal) : 0);
+      if (fencedReason !== undefined) {
+        // Lost: write nothing more; the helper releases only after proving the VM gone.
+        channel.close();
+        options.report(fencedReason);
+        return resolve(EXIT.leaseLost);
+      }
+      channel.release().then(
+        () => resolve(status),
+        (error: unknown) => {
+          options.report(`release failed: ${describeFailure(error)}`);
+          resolve(status);
+        },
+      ).finally(() => channel.close());
+    });
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return constants.signals[signal] ?? 0;
+}
