@@ -12,6 +12,7 @@ import { JoinedLockspace, type LockspaceIdentity } from './joined-lockspace.js';
 import type { Logger } from './log.js';
 import { prepareRunDir, runDirLayout, type RunDirLayout } from './run-dir.js';
 import { StoragePool } from './storage-pool.js';
+import { writeState, type HelperState } from './state-file.js';
 import { VmService } from '../vms/vm-service.js';
 import type { Vm } from '../vms/vm.js';
 import type { VmProcessControl } from '../vms/vm-processes.js';
@@ -30,6 +31,8 @@ export interface HelperDeps {
   readonly control: VmProcessControl;
   readonly incarnation: Incarnation;
   readonly randomBytes?: (n: number) => Buffer;
+  /** This helper process (pid + start time), recorded so a successor can wait for it to be gone. */
+  readonly self: { readonly pid: number; readonly startTime: string };
 }
 
 export const STORAGE_IO_TIMEOUT_FACTOR = 1;
@@ -64,7 +67,7 @@ export class HelperDaemon {
       writeSecret: (vm, secret) => this.writeSecret(vm, secret),
       removeSecret: (vm) => rmSync(this.secretPath(vm), { force: true }),
       randomBytes: random,
-      persist: () => undefined,
+      persist: () => this.persist(),
     });
   }
 
@@ -94,14 +97,37 @@ export class HelperDaemon {
     prepareRunDir(this.layout);
   }
 
+  /** Everything a successor must know: written after each change (state-file.ts). */
+  snapshot(): HelperState {
+    return {
+      version: 1,
+      helper: this.deps.self,
+      incarnation: this.deps.incarnation,
+      lockspaces: [...this.lockspaces.values()].flatMap((ls) => (ls.generation === undefined ? [] : [{ name: ls.name, path: ls.config.path, offset: ls.config.offset, generation: ls.generation }])),
+      vms: [...this.vms.vms.values()].map((vm) => ({
+        uuid: vm.uuid,
+        uid: vm.uid,
+        gid: vm.gid,
+        leases: vm.leases,
+        held: vm.held.flatMap((l) => (l.lver === undefined || l.mode === undefined ? [] : [{ path: l.location.path, offset: l.location.offset, lver: l.lver, mode: l.mode }])),
+        supervisor: vm.supervisor ?? null,
+        child: vm.child ?? null,
+      })),
+    };
+  }
+
+  persist(): void {
+    writeState(this.layout.stateFile, this.snapshot());
+  }
+
   /** Joins every configured lockspace, each on its own; resolves when all are joined or failed. */
-  async joinAll(onProgress?: (ls: JoinedLockspace) => void): Promise<void> {
-    const results = await Promise.allSettled(this.config.lockspaces.map((config) => this.addLockspace(config, onProgress)));
+  async joinAll(onProgress?: (ls: JoinedLockspace) => void, previousIncarnationGone?: Incarnation): Promise<void> {
+    const results = await Promise.allSettled(this.config.lockspaces.map((config) => this.addLockspace(config, onProgress, previousIncarnationGone)));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length > 0) throw failed[0]!.reason;
   }
 
-  async addLockspace(config: HelperConfig['lockspaces'][number], onProgress?: (ls: JoinedLockspace) => void): Promise<JoinedLockspace> {
+  async addLockspace(config: HelperConfig['lockspaces'][number], onProgress?: (ls: JoinedLockspace) => void, previousIncarnationGone?: Incarnation): Promise<JoinedLockspace> {
     if (this.lockspaces.has(config.name)) throw new HelperError('LOCKSPACE_EXISTS', 'refused', `lockspace ${JSON.stringify(config.name)} is already in use`);
     const log = this.log.child({ lockspace: config.name });
     const ls = await JoinedLockspace.open(config, this.identity, this.pools, this.deps.clock, log);
@@ -109,7 +135,8 @@ export class HelperDaemon {
     log.info({ msg: 'lockspace.joining', path: config.path, offset: config.offset, hostId: this.config.hostId, ioTimeoutMs: ls.timing.ioTimeoutMs });
     onProgress?.(ls);
     try {
-      await ls.join(this.identity, { renewed: (l) => this.vms.onRenewed(l), lost: (l, reason) => this.vms.onLost(l, reason) });
+      await ls.join(this.identity, { renewed: (l) => this.vms.onRenewed(l), lost: (l, reason) => this.vms.onLost(l, reason) }, previousIncarnationGone);
+      this.persist();
     } catch (error) {
       this.lockspaces.delete(config.name);
       await ls.close();
@@ -156,6 +183,9 @@ export class HelperDaemon {
     }
     this.lockspaces.clear();
     await this.pools.closeAll();
+    // Nothing of ours runs or holds a lease any more: a successor has nothing to recover.
+    if (clean) rmSync(this.layout.stateFile, { force: true });
+    else this.persist();
     return { clean };
   }
 

@@ -21,6 +21,8 @@ import { HelperError } from './helper-error.js';
 import { incarnationId, newIncarnation, readBootId } from './incarnation.js';
 import type { JoinedLockspace } from './joined-lockspace.js';
 import type { HelperLog } from './log.js';
+import { recoverFromPreviousHelper } from './recovery.js';
+import { readState } from './state-file.js';
 
 /**
  * The `vmlease helper` process: builds the daemon on the real world (the
@@ -106,15 +108,19 @@ export async function startHelper(config: HelperConfig, helperLog: HelperLog): P
   const log = helperLog.logger;
   const policy = loadHostPolicy(config.policy);
   const clock = monotonicClock;
+  const control = procfsControl(new ProcFsProcessTable());
+  const self = control.describe(process.pid)!;
   const daemon = new HelperDaemon(config, policy, {
+    self: { pid: self.pid, startTime: self.startTime },
     clock,
     wallClockMs: () => Date.now(),
     log,
-    control: procfsControl(new ProcFsProcessTable()),
+    control,
     incarnation: newIncarnation(config.hostName, readBootId(), randomBytes),
   });
   daemon.prepare();
   await refuseSecondHelper(daemon.layout.adminSocket);
+  const recovered = await recoverFromPreviousHelper(readState(daemon.layout.stateFile), control, clock, log);
   if (config.watchdog === null) {
     log.warn({ msg: 'helper.no-watchdog', reason: 'no watchdog configured: other hosts never take this host\'s leases on timing alone (unless they set takeoverWithoutWatchdog)' });
   }
@@ -162,7 +168,7 @@ export async function startHelper(config: HelperConfig, helperLog: HelperLog): P
   log.info({ msg: 'helper.started', hostId: config.hostId, hostName: config.hostName, incarnation: daemon.incarnationName, runDir: config.runDir, config: config.file });
   const progress: (() => void)[] = [];
   try {
-    await daemon.joinAll((ls) => progress.push(showProgress(ls)));
+    await daemon.joinAll((ls) => progress.push(showProgress(ls)), recovered.previousIncarnationGone);
   } finally {
     for (const done of progress) done();
   }
