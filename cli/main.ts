@@ -8,14 +8,14 @@ import type { Command } from './command.js';
 import { dumpCommand } from './commands/dump.js';
 import { initLockspaceCommand, initResourceCommand } from './commands/init-area.js';
 import { helperCommand } from './commands/helper.js';
-import { hostsCommand, registerCommand, statusCommand, unregisterCommand } from './commands/admin-commands.js';
+import { addLockspaceCommand, hostsCommand, registerCommand, removeLockspaceCommand, statusCommand, unregisterCommand } from './commands/admin-commands.js';
 import { superviseCommand } from './commands/supervise.js';
 import { AdminRequestError, HelperUnreachable } from './admin-client.js';
 import { ConfigError } from '../helper/config/index.js';
 import { HelperError } from '../helper/daemon/helper-error.js';
 import { ExitStatus, UsageError } from './exit-status.js';
 
-const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand, superviseCommand];
+const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand, addLockspaceCommand, removeLockspaceCommand, superviseCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -33,7 +33,9 @@ export type AdminRequest =
   | { readonly type: 'register'; readonly seq: number; readonly vm: string; readonly uid: number; readonly gid: number; readonly leases: readonly LeaseLocationWire[]; readonly acquire: boolean }
   | { readonly type: 'unregister'; readonly seq: number; readonly vm: string }
   | { readonly type: 'status'; readonly seq: number }
-  | { readonly type: 'hosts'; readonly seq: number; readonly lockspace: string };
+  | { readonly type: 'hosts'; readonly seq: number; readonly lockspace: string }
+  | { readonly type: 'add-lockspace'; readonly seq: number; readonly lockspace: string; readonly path: string; readonly offset: number }
+  | { readonly type: 'remove-lockspace'; readonly seq: number; readonly lockspace: string };
 
 export interface AdminErrorWire {
   readonly code: string;
@@ -76,11 +78,13 @@ const KEYS: Record<AdminRequest['type'], readonly string[]> = {
   unregister: ['type', 'seq', 'vm'],
   status: ['type', 'seq'],
   hosts: ['type', 'seq', 'lockspace'],
+  'add-lockspace': ['type', 'seq', 'lockspace', 'path', 'offset'],
+  'remove-lockspace': ['type', 'seq', 'lockspace'],
 };
 
 export function parseAdminRequest(data: FrameData, isBinary = false): AdminRequest {
   const value = decodeJsonFrame(data, ADMIN_FRAME_BYTES_MAX, isBinary);
-  const head = exactObject(value, 'request', ['type', 'seq'], ['vm', 'uid', 'gid', 'leases', 'acquire', 'lockspace']);
+  const head = exactObject(value, 'request', ['type', 'seq'], ['vm', 'uid', 'gid', 'leases', 'acquire', 'lockspace', 'path', 'offset']);
   const type = head.type;
   if (typeof type !== 'string' || !Object.hasOwn(KEYS, type)) throw new ProtocolError(ProtocolErrorCode.unknownType, 'unknown admin request type');
   const kind = type as AdminRequest['type'];
@@ -95,6 +99,16 @@ export function parseAdminRequest(data: FrameData, isBinary = false): AdminReque
       return { type: kind, seq };
     case 'hosts':
       return { type: kind, seq, lockspace: leaseName(o.lockspace, 'hosts.lockspace') };
+    case 'add-lockspace':
+      return {
+        type: kind,
+        seq,
+        lockspace: leaseName(o.lockspace, 'add-lockspace.lockspace'),
+        path: text(o.path, 'add-lockspace.path', { bytesMax: PATH_BYTES_MAX, pattern: /^\//, patternName: 'an absolute path' }),
+        offset: integer(o.offset, 'add-lockspace.offset', 0, Number.MAX_SAFE_INTEGER),
+      };
+    case 'remove-lockspace':
+      return { type: kind, seq, lockspace: leaseName(o.lockspace, 'remove-lockspace.lockspace') };
   }
 }
 

@@ -187,3 +187,40 @@ export const hostsCommand: Command = {
     );
   },
 };
+
+export const addLockspaceCommand: Command = {
+  name: 'add-lockspace',
+  summary: 'join one more lockspace at runtime (root)',
+  usage: [
+    'usage: vmlease add-lockspace LS:PATH:OFFSET [--run-dir DIR] [--json]',
+    '',
+    'Tells the running helper to join lockspace LS at PATH:OFFSET now, as if it were in its config',
+    "(its recorded io timeout must equal the helper's). Add it to the config file as well to keep it",
+    'after a restart. Returns when joined (2N to 3N when free; longer if this host id\'s old record',
+    'must age out first).',
+    '',
+    RUN_DIR_HELP,
+    '  --json           print the result as JSON',
+  ].join('\n'),
+  async run(args) {
+    const { values, positionals } = parseCommandArgs(args, { 'run-dir': { type: 'string' }, json: { type: 'boolean' } });
+    if (positionals.length !== 1) throw new UsageError('give exactly one LS:PATH:OFFSET');
+    const fields = splitLeaseString(positionals[0]!, 'LS:PATH:OFFSET');
+    if (fields.length !== 3) throw new UsageError(`${JSON.stringify(positionals[0])}: expected LS:PATH:OFFSET (write ':' inside a path as '\\:')`);
+    const [lockspace, path, offset] = fields as [string, string, string];
+    const result = await adminRequest((values['run-dir'] as string | undefined) ?? RUN_DIR_DEFAULT, { type: 'add-lockspace', lockspace: nonEmpty(lockspace, 'LS'), path: resolve(nonEmpty(path, 'PATH')), offset: parseByteCount(offset, 'OFFSET') });
+    return print(values.json === true, result, () => `joined lockspace ${lockspace} (generation ${String(result.generation)})`);
+  },
+};
+
+export const removeLockspaceCommand: Command = {
+  name: 'remove-lockspace',
+  summary: 'leave a lockspace at runtime, when no VM holds a lease of it (root)',
+  usage: ['usage: vmlease remove-lockspace LS [--run-dir DIR] [--json]', '', 'Writes this host\'s delta lease of LS free and forgets it. Refused while a VM of this host holds a lease of LS.', '', RUN_DIR_HELP, '  --json           print the result as JSON'].join('\n'),
+  async run(args) {
+    const { values, positionals } = parseCommandArgs(args, { 'run-dir': { type: 'string' }, json: { type: 'boolean' } });
+    if (positionals.length !== 1) throw new UsageError('give exactly one lockspace name');
+    const result = await adminRequest((values['run-dir'] as string | undefined) ?? RUN_DIR_DEFAULT, { type: 'remove-lockspace', lockspace: positionals[0]! });
+    return print(values.json === true, result, () => `left lockspace ${positionals[0]!}`);
+  },
+};

@@ -4,6 +4,8 @@ import type { HelperDaemon } from './helper-daemon.js';
 import type { JoinedLockspace } from './joined-lockspace.js';
 import type { Vm } from '../vms/vm.js';
 import type { Clock } from '../leases/index.js';
+import { absolutePathProblem } from '../config/index.js';
+import { AREA_ALIGNMENT_BYTES } from '../areas/index.js';
 
 /**
  * What each admin request does and answers. Results are plain JSON: the
@@ -23,6 +25,16 @@ export function adminHandler(daemon: HelperDaemon, clock: Clock) {
         return status(daemon, clock);
       case 'hosts':
         return hosts(daemon, request.lockspace, clock);
+      case 'add-lockspace': {
+        const problem = absolutePathProblem(request.path);
+        if (problem !== undefined) throw new HelperError('LOCKSPACE_PATH', 'refused', `lockspace path ${problem}`);
+        if (request.offset % AREA_ALIGNMENT_BYTES !== 0) throw new HelperError('LOCKSPACE_OFFSET', 'refused', `offset ${request.offset} is not a multiple of ${AREA_ALIGNMENT_BYTES}`);
+        const ls = await daemon.addLockspace({ name: request.lockspace, path: request.path, offset: request.offset });
+        return describeLockspace(ls, clock.nowMs());
+      }
+      case 'remove-lockspace':
+        await daemon.removeLockspace(request.lockspace);
+        return { lockspace: request.lockspace, removed: true };
     }
   };
 }

@@ -154,6 +154,7 @@ export class HelperDaemon {
     await ls.leave();
     await ls.close();
     this.lockspaces.delete(name);
+    this.persist();
   }
 
   replacePolicy(policy: HostPolicy): void {

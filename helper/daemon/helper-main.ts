@@ -10,7 +10,7 @@ import { createIncarnationKey, type IncarnationKey } from '../../protocol/incarn
 import { SUPERVISOR_FRAME_BYTES_MAX } from '../../protocol/limits.js';
 import { encodePublicKeyFile } from '../../protocol/public-key-file.js';
 import { deriveTiming } from '../engine/timing.js';
-import { openWatchdog, WatchdogPetter, type Watchdog } from '../fencing/index.js';
+import { openWatchdog, readBootTimeMs, SuspendDetector, WatchdogPetter, type Watchdog } from '../fencing/index.js';
 import { SupervisorSession } from '../sockets/supervisor-session.js';
 import { procfsControl } from '../vms/procfs-control.js';
 import { serveAdminSession } from '../sockets/admin-session.js';
@@ -39,6 +39,9 @@ export const SUPERVISOR_CONNECTIONS_MAX = 512;
 export const SUPERVISOR_CONNECTIONS_PER_UID_MAX = 8;
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 export const PROGRESS_INTERVAL_MS = 500;
+export const SUSPEND_CHECK_INTERVAL_MS = 1_000;
+/** Boot time may run ahead of monotonic time by this much between checks before we call it a suspend. */
+export const SUSPEND_THRESHOLD_MS = 1_000;
 
 export interface RunningHelper {
   readonly daemon: HelperDaemon;
@@ -173,9 +176,17 @@ export async function startHelper(config: HelperConfig, helperLog: HelperLog): P
     for (const done of progress) done();
   }
   log.info({ msg: 'helper.ready', lockspaces: [...daemon.lockspaces.keys()] });
+  const suspend = new SuspendDetector({ bootTimeMs: () => readBootTimeMs(), monotonicMs: () => clock.nowMs(), thresholdMs: SUSPEND_THRESHOLD_MS });
+  const suspendTimer = setInterval(() => {
+    const check = suspend.check();
+    if (!check.suspended) return;
+    log.error({ msg: 'helper.suspended', gapMs: check.gapMs });
+    daemon.vms.onSuspended(check.gapMs);
+  }, SUSPEND_CHECK_INTERVAL_MS);
   return {
     daemon,
     async stop(mode) {
+      clearInterval(suspendTimer);
       await admin.close();
       await supervisors.close();
       watchdog?.petter.stop();

@@ -253,6 +253,19 @@ export class VmService {
     await this.afterFence(vm);
   }
 
+  /**
+   * The host was suspended (CLOCK_MONOTONIC stood still while time went
+   * on): other hosts may have counted us dead and taken our leases. Every
+   * lease is void; every VM holding one is stopped.
+   */
+  onSuspended(gapMs: number): void {
+    for (const vm of this.vms.values()) {
+      const lockspace = vm.held[0]?.lockspace;
+      if (lockspace) void this.fence(vm, lockspace, `the host was suspended for about ${gapMs} ms: its leases cannot be trusted`, true);
+    }
+    for (const lease of this.leases.values()) if (lease.state !== 'void') lease.voidLease();
+  }
+
   stopTimers(): void {
     for (const timer of this.fenceTimers.values()) this.deps.clock.clearTimer(timer);
     this.fenceTimers.clear();
