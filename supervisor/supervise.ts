@@ -19,6 +19,8 @@ export const EXIT = { ok: 0, error: 1, usage: 2, busy: 3, refused: 4, storage: 5
 /** After SIGTERM, the child has this long before SIGKILL (well inside the helper's own SIGKILL time). */
 export const CHILD_KILL_GRACE_MS = 500;
 export const SETPRIV = '/usr/bin/setpriv';
+/** While the helper is away (restarting), try to reach it this often until the deadline passes. */
+export const RECONNECT_INTERVAL_MS = 250;
 
 export interface SuperviseOptions {
   readonly vm: string;
@@ -87,7 +89,30 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   return runChild(channel, granted, options);
 }
 
-function runChild(channel: HelperChannel, granted: GrantedStatement, options: SuperviseOptions): Promise<number> {
+/**
+ * The helper went away while the child runs (it restarted). Reach it again,
+ * bind as the same process (no secret: the helper knows us by pid and start
+ * time) and claim the leases. Only the incarnation that granted them counts:
+ * a helper that came back as another incarnation has not kept our leases.
+ */
+async function reconnect(options: SuperviseOptions, incarnation: string): Promise<{ channel: HelperChannel; granted: GrantedStatement }> {
+  const channel = await HelperChannel.open(options.runDir);
+  if (channel.incarnation !== incarnation) {
+    channel.close();
+    throw new ChannelError('CHANNEL_NEW_INCARNATION', `the helper restarted as another incarnation (${channel.incarnation}); it has not kept this VM's leases`);
+  }
+  try {
+    await channel.bind(options.vm);
+    return { channel, granted: await channel.claim() };
+  } catch (error) {
+    channel.close();
+    throw error;
+  }
+}
+
+function runChild(first: HelperChannel, granted: GrantedStatement, options: SuperviseOptions): Promise<number> {
+  let channel = first;
+  const incarnation = first.incarnation;
   return new Promise((resolve) => {
     let fencedReason: string | undefined;
     let deadlineTimer: NodeJS.Timeout | undefined;
@@ -103,20 +128,44 @@ function runChild(channel: HelperChannel, granted: GrantedStatement, options: Su
       clearTimeout(deadlineTimer);
       deadlineTimer = setTimeout(() => fence(`no fresh lease deadline from helper incarnation ${channel.incarnation} by its deadline`), Math.max(0, validUntilMs - monotonicNowMs()));
     };
+    let exited = false;
+    const listen = (c: HelperChannel) => {
+      c.on('valid-until', (ms: number) => armDeadline(ms));
+      c.on('lost', (reason: string) => fence(`lease lost: ${reason}`));
+      c.on('closed', () => {
+        if (!exited && fencedReason === undefined) setTimeout(retry, RECONNECT_INTERVAL_MS);
+      });
+    };
+    const retry = () => {
+      if (exited || fencedReason !== undefined) return;
+      reconnect(options, incarnation).then(
+        (next) => {
+          channel = next.channel;
+          armDeadline(next.granted.validUntilMs);
+          listen(channel);
+        },
+        (error: unknown) => {
+          if (error instanceof ChannelError && error.code === 'CHANNEL_NEW_INCARNATION') return fence(error.message);
+          if (error instanceof HelperRequestError) return fence(`the helper refused our session after its restart: ${describeFailure(error)}`);
+          setTimeout(retry, RECONNECT_INTERVAL_MS);
+        },
+      );
+    };
     armDeadline(granted.validUntilMs);
-    channel.on('valid-until', (ms: number) => armDeadline(ms));
-    channel.on('lost', (reason: string) => fence(`lease lost: ${reason}`));
+    listen(channel);
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, forward(signal));
     child.once('spawn', () => {
       channel.reportChild(child.pid!, startTimeOf(child.pid!)).catch((error: unknown) => fence(`the helper refused our child: ${describeFailure(error)}`));
     });
     child.once('error', (error) => {
+      exited = true;
       clearTimeout(deadlineTimer);
       options.report(`cannot start ${options.command[0]}: ${error.message}`);
       channel.release().finally(() => resolve(EXIT.error));
     });
     child.once('exit', (code, signal) => {
+      exited = true;
       clearTimeout(deadlineTimer);
       const status = code ?? 128 + (signal ? signalNumber(signal) : 0);
       if (fencedReason !== undefined) {
