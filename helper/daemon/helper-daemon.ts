@@ -112,6 +112,7 @@ export class HelperDaemon {
         held: vm.held.flatMap((l) => (l.lver === undefined || l.mode === undefined ? [] : [{ path: l.location.path, offset: l.location.offset, lver: l.lver, mode: l.mode }])),
         supervisor: vm.supervisor ?? null,
         child: vm.child ?? null,
+        secretHash: vm.secretHash?.toString('hex') ?? null,
       })),
     };
   }
@@ -143,6 +144,30 @@ export class HelperDaemon {
       throw error;
     }
     return ls;
+  }
+
+  /**
+   * Takes over the predecessor's incarnation (decideResume said it may):
+   * each lockspace's delta lease is adopted at its generation (the engine
+   * re-reads our record and renews at once), every VM is restored with its
+   * processes, and each held lease is adopted after its leader is read back.
+   */
+  async resumeFrom(state: HelperState): Promise<void> {
+    const events = { renewed: (l: JoinedLockspace) => this.vms.onRenewed(l), lost: (l: JoinedLockspace, reason: string) => this.vms.onLost(l, reason) };
+    for (const config of this.config.lockspaces) {
+      const previous = state.lockspaces.find((ls) => ls.name === config.name);
+      if (!previous) {
+        await this.addLockspace(config);
+        continue;
+      }
+      const log = this.log.child({ lockspace: config.name });
+      const ls = await JoinedLockspace.open(config, this.identity, this.pools, this.deps.clock, log);
+      this.lockspaces.set(config.name, ls);
+      await ls.resume(this.identity, events, previous.generation);
+    }
+    for (const vm of state.vms) await this.vms.restore(vm);
+    this.persist();
+    this.log.info({ msg: 'helper.resumed', lockspaces: [...this.lockspaces.keys()], vms: state.vms.map((v) => v.uuid) });
   }
 
   /** Removes a lockspace at runtime: only when no VM of this host holds a lease of it. */

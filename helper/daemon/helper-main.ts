@@ -1,12 +1,13 @@
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { HelperConfig } from '../config/index.js';
 import { monotonicClock } from '../leases/index.js';
 import { loadHostPolicy } from '../../policy/index.js';
 import { peerCredentialsOf, ProcFsProcessTable } from '../procs/index.js';
 import { ADMIN_FRAME_BYTES_MAX } from '../../protocol/admin-messages.js';
-import { createIncarnationKey, type IncarnationKey } from '../../protocol/incarnation-key.js';
+import { createIncarnationKey, loadIncarnationKey, type IncarnationKey } from '../../protocol/incarnation-key.js';
+import type { Incarnation } from '../format/index.js';
 import { SUPERVISOR_FRAME_BYTES_MAX } from '../../protocol/limits.js';
 import { encodePublicKeyFile } from '../../protocol/public-key-file.js';
 import { deriveTiming } from '../engine/timing.js';
@@ -18,10 +19,12 @@ import { UnixWsServer } from '../sockets/unix-ws-server.js';
 import { adminHandler } from './admin-handlers.js';
 import { HelperDaemon } from './helper-daemon.js';
 import { HelperError } from './helper-error.js';
-import { incarnationId, newIncarnation, readBootId } from './incarnation.js';
+import { incarnationId, incarnationName, newIncarnation, readBootId } from './incarnation.js';
 import type { JoinedLockspace } from './joined-lockspace.js';
 import type { HelperLog } from './log.js';
-import { recoverFromPreviousHelper } from './recovery.js';
+import { recoverFromPreviousHelper, waitForPreviousHelper } from './recovery.js';
+import { decideResume, type ResumeDecision } from './resume.js';
+import { prepareRunDir, runDirLayout } from './run-dir.js';
 import { readState } from './state-file.js';
 
 /**
@@ -59,6 +62,13 @@ function refuseSecondHelper(socketPath: string): Promise<void> {
     });
     socket.once('error', () => resolve());
   });
+}
+
+/** The incarnation's secret key, root-only: a restarted helper that resumes the incarnation signs with it. */
+function writeSecretKey(path: string, key: IncarnationKey): void {
+  const temporary = `${path}.tmp`;
+  writeFileSync(temporary, key.secretKeyBytes(), { mode: 0o600 });
+  renameSync(temporary, path);
 }
 
 /** Publishes the incarnation's public key (root-owned, world-readable): supervisors trust only it. */
@@ -113,22 +123,40 @@ export async function startHelper(config: HelperConfig, helperLog: HelperLog): P
   const clock = monotonicClock;
   const control = procfsControl(new ProcFsProcessTable());
   const self = control.describe(process.pid)!;
+  const layout = runDirLayout(config.runDir);
+  prepareRunDir(layout);
+  await refuseSecondHelper(layout.adminSocket);
+  const state = readState(layout.stateFile);
+  if (state) await waitForPreviousHelper(state, control, clock);
+  const bootId = readBootId();
+  let decision: ResumeDecision = { resume: false, reason: 'no state left by a previous helper' };
+  if (state) decision = existsSync(layout.secretKeyFile) ? await decideResume(state, config, bootId, control, clock) : { resume: false, reason: 'the previous incarnation key is missing' };
+  let incarnation: Incarnation;
+  let key: IncarnationKey;
+  let previousIncarnationGone: Incarnation | undefined;
+  if (state && decision.resume) {
+    incarnation = state.incarnation;
+    key = await loadIncarnationKey(incarnationId(incarnation), readFileSync(layout.secretKeyFile));
+    log.warn({ msg: 'helper.resuming', incarnation: incarnationName(incarnation), vms: state.vms.length });
+  } else {
+    if (state) log.warn({ msg: 'helper.not-resuming', reason: decision.resume ? '' : decision.reason });
+    previousIncarnationGone = (await recoverFromPreviousHelper(state, control, clock, log)).previousIncarnationGone;
+    incarnation = newIncarnation(config.hostName, bootId, randomBytes);
+    key = await createIncarnationKey(incarnationId(incarnation));
+    writeSecretKey(layout.secretKeyFile, key);
+  }
+  publishKey(layout.publicKeyFile, key);
   const daemon = new HelperDaemon(config, policy, {
     self: { pid: self.pid, startTime: self.startTime },
     clock,
     wallClockMs: () => Date.now(),
     log,
     control,
-    incarnation: newIncarnation(config.hostName, readBootId(), randomBytes),
+    incarnation,
   });
-  daemon.prepare();
-  await refuseSecondHelper(daemon.layout.adminSocket);
-  const recovered = await recoverFromPreviousHelper(readState(daemon.layout.stateFile), control, clock, log);
   if (config.watchdog === null) {
     log.warn({ msg: 'helper.no-watchdog', reason: 'no watchdog configured: other hosts never take this host\'s leases on timing alone (unless they set takeoverWithoutWatchdog)' });
   }
-  const key = await createIncarnationKey(incarnationId(daemon.incarnation));
-  publishKey(daemon.layout.publicKeyFile, key);
   const watchdog = startWatchdog(daemon, config, log);
   const sessionLog = log.child({ socket: 'supervisor' });
   const supervisors = new UnixWsServer({
@@ -167,14 +195,17 @@ export async function startHelper(config: HelperConfig, helperLog: HelperLog): P
     log,
   });
   await admin.listen();
-  await supervisors.listen();
   log.info({ msg: 'helper.started', hostId: config.hostId, hostName: config.hostName, incarnation: daemon.incarnationName, runDir: config.runDir, config: config.file });
   const progress: (() => void)[] = [];
   try {
-    await daemon.joinAll((ls) => progress.push(showProgress(ls)), recovered.previousIncarnationGone);
+    if (state && decision.resume) await daemon.resumeFrom(state);
+    else await daemon.joinAll((ls) => progress.push(showProgress(ls)), previousIncarnationGone);
   } finally {
     for (const done of progress) done();
   }
+  // Supervisors only once every lockspace is joined and every VM restored: a supervisor
+  // reconnecting after a restart must find its VM.
+  await supervisors.listen();
   log.info({ msg: 'helper.ready', lockspaces: [...daemon.lockspaces.keys()] });
   const suspend = new SuspendDetector({ bootTimeMs: () => readBootTimeMs(), monotonicMs: () => clock.nowMs(), thresholdMs: SUSPEND_THRESHOLD_MS });
   const suspendTimer = setInterval(() => {

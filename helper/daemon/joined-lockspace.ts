@@ -99,13 +99,7 @@ export class JoinedLockspace {
 
   async join(identity: LockspaceIdentity, events: LockspaceEvents, previousIncarnationGone?: Incarnation): Promise<number> {
     this.joinStartedAtMs = this.clock.nowMs();
-    this.shell = new Lockspace(
-      { lockspace: this.spec, hostId: identity.hostId, incarnation: identity.incarnation, watchdogFireTimeoutMs: identity.watchdogFireTimeoutMs, takeoverWithoutWatchdog: identity.takeoverWithoutWatchdog, ownerFeatures: 0 },
-      this.storage,
-      this.config.offset,
-      this.clock,
-      (outcome) => this.onOutcome(outcome, events),
-    );
+    this.shell = this.makeShell(identity, events);
     try {
       const generation = await this.shell.join(previousIncarnationGone);
       this.state = 'joined';
@@ -116,10 +110,34 @@ export class JoinedLockspace {
     }
   }
 
+  /** Adopts our own delta lease at `generation` as the previous helper of this incarnation left it. */
+  async resume(identity: LockspaceIdentity, events: LockspaceEvents, generation: number): Promise<number> {
+    this.joinStartedAtMs = this.clock.nowMs();
+    this.shell = this.makeShell(identity, events);
+    try {
+      await this.shell.resume(generation);
+      this.state = 'joined';
+      return generation;
+    } catch (error) {
+      this.state = 'left';
+      throw new HelperError('LOCKSPACE_RESUME_FAILED', 'storage', `lockspace ${JSON.stringify(this.name)}: resume failed: ${(error as Error).message}`);
+    }
+  }
+
   hostStatuses(): HostStatus[] {
     const statuses: HostStatus[] = [];
     for (let hostId = 1; hostId <= this.spec.hostsMax; hostId++) statuses.push(this.lockspace.hostStatus(hostId));
     return statuses;
+  }
+
+  private makeShell(identity: LockspaceIdentity, events: LockspaceEvents): Lockspace {
+    return new Lockspace(
+      { lockspace: this.spec, hostId: identity.hostId, incarnation: identity.incarnation, watchdogFireTimeoutMs: identity.watchdogFireTimeoutMs, takeoverWithoutWatchdog: identity.takeoverWithoutWatchdog, ownerFeatures: 0 },
+      this.storage,
+      this.config.offset,
+      this.clock,
+      (outcome) => this.onOutcome(outcome, events),
+    );
   }
 
   /** Writes our record free: the caller has proven no process holding a lease of it is alive. */

@@ -24,7 +24,7 @@ function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimer(clock.nowMs() + ms, resolve));
 }
 
-async function waitForPreviousHelper(state: HelperState, control: VmProcessControl, clock: Clock): Promise<void> {
+export async function waitForPreviousHelper(state: HelperState, control: VmProcessControl, clock: Clock): Promise<void> {
   const previous = { pid: state.helper.pid, startTime: state.helper.startTime, uid: 0 };
   const until = clock.nowMs() + PREVIOUS_HELPER_WAIT_MS;
   while (stillRunning(control, previous)) {

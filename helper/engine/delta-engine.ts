@@ -39,10 +39,12 @@ export interface DeltaConfig {
 export type DeltaEvent =
   | { readonly type: 'join'; readonly nowMs: number; readonly previousIncarnationGone?: Incarnation }
   | { readonly type: 'leave'; readonly nowMs: number }
+  /** Adopt our record at `generation`, left by a previous helper of this same incarnation (a helper restart). */
+  | { readonly type: 'resume'; readonly nowMs: number; readonly generation: number }
   | { readonly type: 'io'; readonly nowMs: number; readonly result: IoResult }
   | { readonly type: 'tick'; readonly nowMs: number };
 
-export type DeltaFailure = 'storage' | 'in-use' | 'held-without-watchdog' | 'taken-concurrently' | 'fail-deadline' | 'record-taken' | 'busy';
+export type DeltaFailure = 'storage' | 'in-use' | 'held-without-watchdog' | 'taken-concurrently' | 'fail-deadline' | 'record-taken' | 'busy' | 'resume-mismatch';
 
 export type DeltaOutcome =
   | { readonly type: 'joined'; readonly generation: number; readonly validUntilMs: number }
@@ -54,7 +56,7 @@ export type DeltaOutcome =
   | { readonly type: 'left'; readonly clean: boolean; readonly reason: string };
 
 type Phase = 'idle' | 'joining' | 'held' | 'leaving' | 'lost' | 'left';
-type Purpose = 'join-read' | 'aging-read' | 'join-write' | 'verify-read' | 'renew-read' | 'renew-write' | 'leave-write';
+type Purpose = 'join-read' | 'aging-read' | 'join-write' | 'verify-read' | 'renew-read' | 'renew-write' | 'leave-write' | 'resume-read';
 
 interface Inflight {
   readonly purpose: Purpose;
@@ -70,6 +72,7 @@ export class DeltaEngine {
   /** Our record as last submitted for writing; what the own-record check expects. */
   private written: DeltaRecord | undefined;
   private joinTimestampMs = 0;
+  private resumeGeneration: number | undefined;
   private previousGone: Incarnation | undefined;
   /** While waiting for a held record to age out: the value and when it was first seen. */
   private aging: { record: DeltaRecord; seenAtMs: number; deadAfterMs: number; nextReadAtMs: number } | undefined;
@@ -138,6 +141,9 @@ export class DeltaEngine {
         break;
       case 'leave':
         this.onLeave(event.nowMs);
+        break;
+      case 'resume':
+        this.onResume(event.nowMs, event.generation);
         break;
       case 'io':
         this.onIo(event.result, event.nowMs);
@@ -243,6 +249,44 @@ export class DeltaEngine {
     this.outcomes.push({ type: 'join-failed', code, reason });
   }
 
+  // ---- resume (helper restart, same incarnation) ----
+
+  private onResume(nowMs: number, generation: number): void {
+    if (this.phase !== 'idle') {
+      this.outcomes.push({ type: 'join-failed', code: 'busy', reason: `cannot resume while ${this.phase}` });
+      return;
+    }
+    this.phase = 'joining';
+    this.resumeGeneration = generation;
+    this.readArea('resume-read', nowMs);
+  }
+
+  /**
+   * Our record must still be this incarnation's at that generation. Its
+   * timestamp is the previous helper's T (the monotonic time, shared by every
+   * process of this boot, just before it submitted that write); one ms less
+   * is taken, so the fail deadline never moves later than the truth.
+   */
+  private onResumeRead(records: ReturnType<DeltaEngine['parse']>, nowMs: number): void {
+    const own = records[this.config.hostId - 1]!;
+    if (!own.ok) return this.failJoin('storage', own.error.message);
+    const record = own.value;
+    const inc = this.config.incarnation;
+    const ours = record.owner.hostName === inc.hostName && record.owner.bootId === inc.bootId && record.owner.nonce === inc.nonce;
+    if (!ours || record.generation !== this.resumeGeneration || record.timestampMs === 0) {
+      return this.failJoin('resume-mismatch', `host id ${this.config.hostId} holds ${describe(record)}, not this incarnation at generation ${this.resumeGeneration}`);
+    }
+    const lastGoodMs = record.timestampMs - 1;
+    if (nowMs >= lastGoodMs + this.timing.failMs) return this.failJoin('fail-deadline', 'the record to resume is past its fail deadline');
+    this.written = record;
+    this.joinTimestampMs = 1;
+    this.lastGoodMs = lastGoodMs;
+    this.phase = 'held';
+    this.warned = false;
+    this.nextRenewAtMs = nowMs;
+    this.outcomes.push({ type: 'joined', generation: record.generation, validUntilMs: this.validUntilMs! });
+  }
+
   // ---- renew ----
 
   private startRenewal(nowMs: number): void {
@@ -324,6 +368,7 @@ export class DeltaEngine {
     if ((purpose === 'join-read' || purpose === 'aging-read') && this.phase === 'joining') this.onJoinRead(records, submittedAtMs, nowMs, purpose);
     else if (purpose === 'verify-read' && this.phase === 'joining') this.onVerifyRead(records, nowMs);
     else if (purpose === 'renew-read' && this.phase === 'held') this.onRenewRead(records, nowMs);
+    else if (purpose === 'resume-read' && this.phase === 'joining') this.onResumeRead(records, nowMs);
   }
 
   private onIoFailed(purpose: Purpose, reason: string): void {

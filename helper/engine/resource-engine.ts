@@ -63,6 +63,8 @@ export interface ResourceConfig {
 export type ResourceEvent =
   | { readonly type: 'acquire'; readonly nowMs: number; readonly mode: LeaseMode; readonly generation: number; readonly ballotFloor: number }
   | { readonly type: 'release'; readonly nowMs: number }
+  /** Adopt the lease a previous helper of this same incarnation held at `lver` (a helper restart). */
+  | { readonly type: 'resume'; readonly nowMs: number; readonly generation: number; readonly lver: number; readonly mode: LeaseMode }
   | { readonly type: 'io'; readonly nowMs: number; readonly result: IoResult }
   | { readonly type: 'tick'; readonly nowMs: number }
   /** Our delta lease is gone: leases of that generation are void; stop resolving. */
@@ -78,13 +80,13 @@ export interface Holder {
 export type ResourceOutcome =
   | { readonly type: 'acquired'; readonly lver: number; readonly mode: LeaseMode }
   | { readonly type: 'busy'; readonly holder: Holder; readonly reason: string }
-  | { readonly type: 'acquire-failed'; readonly code: 'storage' | 'contended' | 'not-free' | 'identity' | 'lockspace-lost'; readonly reason: string; readonly resolving: boolean }
+  | { readonly type: 'acquire-failed'; readonly code: 'storage' | 'contended' | 'not-free' | 'identity' | 'lockspace-lost' | 'resume-mismatch'; readonly reason: string; readonly resolving: boolean }
   | { readonly type: 'resolved'; readonly lver: number; readonly wasOurs: boolean }
   | { readonly type: 'released'; readonly lver: number; readonly note: string | undefined }
   | { readonly type: 'release-failed'; readonly reason: string };
 
 type Phase = 'free' | 'acquiring' | 'held' | 'releasing' | 'resolving';
-type Step = 'read' | 'p1-write' | 'p1-read' | 'p2-write' | 'p2-read' | 'commit' | 'shared-mark' | 'shared-leader-free' | 'shared-clear' | 'release-read' | 'release-write';
+type Step = 'resume-read' | 'read' | 'p1-write' | 'p1-read' | 'p2-write' | 'p2-read' | 'commit' | 'shared-mark' | 'shared-leader-free' | 'shared-clear' | 'release-read' | 'release-write';
 
 interface Attempt {
   readonly mode: LeaseMode;
@@ -156,6 +158,9 @@ export class ResourceEngine {
       case 'release':
         this.onRelease();
         break;
+      case 'resume':
+        this.onResume(event.generation, event.lver, event.mode);
+        break;
       case 'io':
         this.onIo(event.result);
         break;
@@ -172,6 +177,51 @@ export class ResourceEngine {
     }
     const effects: Effects<ResourceOutcome> = { ios: this.ios, outcomes: this.outcomes, wakeAtMs: this.ioPending() ? undefined : this.retryAtMs };
     return this.persist === undefined ? effects : { ...effects, persistBallotFloor: this.persist };
+  }
+
+  // ---- resume (helper restart, same incarnation) ----
+
+  private resuming: { generation: number; lver: number; mode: LeaseMode } | undefined;
+
+  /** Reads the whole area back before adopting the lease: the leader (exclusive) or our block (shared) must name us. */
+  private onResume(generation: number, lver: number, mode: LeaseMode): void {
+    if (this.phase !== 'free') {
+      this.outcomes.push({ type: 'acquire-failed', code: 'not-free', reason: `cannot resume while ${this.phase}`, resolving: false });
+      return;
+    }
+    this.epoch++;
+    this.phase = 'acquiring';
+    this.resuming = { generation, lver, mode };
+    const id = this.ids.take();
+    this.inflight.set(id, { step: 'resume-read', epoch: this.epoch });
+    this.ios.push({ kind: 'read', id, offset: 0, length: specBytes(this.config.resource) });
+  }
+
+  private onResumeRead(area: ResourceArea): void {
+    const r = this.resuming!;
+    const broken = firstProblem(area);
+    if (broken) return this.resumeFailed('storage', broken);
+    if (!this.liveness.ownLeaseValid(r.generation, this.nowMs)) return this.resumeFailed('lockspace-lost', `our delta lease at generation ${r.generation} is not valid`);
+    const leader = (area.leader as { value: LeaderRecord }).value;
+    const own = (area.hosts[this.config.hostId - 1] as { value: HostBlock }).value;
+    const ours =
+      r.mode === 'exclusive'
+        ? leader.ownerHostId === this.config.hostId && leader.ownerGeneration === r.generation && leader.lver === r.lver
+        : own.shared && own.sharedGeneration === r.generation;
+    if (!ours) {
+      return this.resumeFailed('resume-mismatch', r.mode === 'exclusive' ? `the leader names host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}, not us at lver ${r.lver}` : 'our block holds no shared mark of this generation');
+    }
+    this.knownLvers.add(r.lver);
+    this.held = { lver: r.lver, mode: r.mode, generation: r.generation, ownBlock: own };
+    this.resuming = undefined;
+    this.phase = 'held';
+    this.outcomes.push({ type: 'acquired', lver: r.lver, mode: r.mode });
+  }
+
+  private resumeFailed(code: 'storage' | 'lockspace-lost' | 'resume-mismatch', reason: string): void {
+    this.resuming = undefined;
+    this.phase = 'free';
+    this.outcomes.push({ type: 'acquire-failed', code, reason, resolving: false });
   }
 
   // ---- acquire ----
@@ -427,6 +477,7 @@ export class ResourceEngine {
   private onGenerationEnded(): void {
     // Leases of an ended generation are void for every other host once it is gone.
     this.epoch++;
+    if (this.resuming) this.resumeFailed('lockspace-lost', 'our generation ended while resuming');
     if (this.phase !== 'free') {
       this.phase = 'free';
       this.attempt = undefined;
@@ -491,6 +542,10 @@ export class ResourceEngine {
     this.inflight.delete(result.id);
     if (entry.epoch !== this.epoch) return; // from an attempt or release that has ended
     const step = entry.step;
+    if (step === 'resume-read') {
+      if (!result.ok) return this.resumeFailed('storage', `${step} ${result.reason}: ${result.detail}`);
+      return this.onResumeRead(this.parse(result.data!));
+    }
     if (step === 'release-read' || step === 'release-write') {
       if (!this.held) return; // our generation ended while the release ran
       if (!result.ok) return this.releaseFailed(`${step} ${result.reason}: ${result.detail}`);

@@ -57,6 +57,19 @@ export class Lockspace {
     });
   }
 
+  /**
+   * Adopts our record at `generation` as a previous helper of this same
+   * incarnation left it: the engine reads it back, takes its timestamp as
+   * the last successful renewal, and renews at once. Resolves with the
+   * generation, or rejects (the record is not ours, or past its deadline).
+   */
+  resume(generation: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.pendingJoin = { resolve, reject };
+      this.driver.send({ type: 'resume', nowMs: this.clock.nowMs(), generation });
+    });
+  }
+
   /** Writes our record free. Only with no lease of this lockspace held (the caller's rule). */
   leave(): Promise<boolean> {
     return new Promise((resolve) => {

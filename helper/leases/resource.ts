@@ -67,6 +67,18 @@ export class Resource {
     });
   }
 
+  /** Adopts a lease the previous helper of this incarnation held at `lver`; the engine reads the area back first. */
+  resume(lver: number, mode: LeaseMode): Promise<AcquireResult> {
+    const generation = this.lockspace.engine.generation;
+    if (generation === undefined) {
+      return Promise.resolve({ type: 'acquire-failed', code: 'not-free', reason: 'the lockspace is not joined', resolving: false });
+    }
+    return new Promise((resolve) => {
+      this.pendingAcquire = resolve;
+      this.driver.send({ type: 'resume', nowMs: this.clock.nowMs(), generation, lver, mode });
+    });
+  }
+
   release(): Promise<ReleaseResult> {
     return new Promise((resolve) => {
       this.pendingRelease = resolve;

@@ -176,13 +176,14 @@ export class SupervisorSession implements VmSessionLink {
     vm.supervisor = me;
     vm.session = this;
     this.vm = vm;
-    this.state = vm.holdsLeases && returning ? (vm.child ? 'running' : 'holding') : 'bound';
+    this.state = 'bound';
     this.log.info({ msg: 'session.bound', vm: uuid, returning });
     return { vm: uuid };
   }
 
   private granted(): ReplyResult {
-    this.state = 'holding';
+    // A supervisor coming back after a helper restart claims leases whose child is already known.
+    this.state = this.boundVm().child ? 'running' : 'holding';
     return { statement: this.grantedStatement() };
   }
 

@@ -78,6 +78,20 @@ export class HostLease {
     });
   }
 
+  /** Adopts a lease the previous helper of this incarnation held at `lver`, after the engine read it back. */
+  resume(lver: number, mode: LeaseMode): Promise<void> {
+    return this.serial(async () => {
+      const outcome = await this.resource.resume(lver, mode);
+      if (outcome.type !== 'acquired') {
+        throw new HelperError('LEASE_RESUME_FAILED', 'storage', `lease ${this.label}: cannot resume lver ${lver}: ${outcome.reason}`);
+      }
+      this.state = 'held';
+      this.lver = outcome.lver;
+      this.mode = mode;
+      this.log.info({ msg: 'lease.resumed', lease: this.label, lver, mode });
+    });
+  }
+
   /** Releases on storage. The caller has proven every process using it gone. */
   release(): Promise<void> {
     return this.serial(async () => {

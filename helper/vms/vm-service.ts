@@ -11,6 +11,7 @@ import { openLeaseArea, type LeaseLocation } from './lease-location.js';
 import { stopProcesses } from './stop-processes.js';
 import { Vm } from './vm.js';
 import type { ProcessRef, VmProcessControl } from './vm-processes.js';
+import type { PersistedVm } from '../daemon/state-file.js';
 
 /**
  * The VMs this helper serves and the leases it holds for them: register,
@@ -97,6 +98,8 @@ export class VmService {
 
   async unregister(uuid: string): Promise<{ released: string[] }> {
     const vm = this.vmOf(uuid);
+    // This path releases: a supervisor session closing meanwhile must not start a second one.
+    vm.state = 'fencing';
     const stopped = await stopProcesses(() => vm.aliveProcesses(this.deps.control), this.deps.control, this.deps.clock, this.unregisterDeadlines());
     if (!stopped.gone) {
       vm.state = 'fencing';
@@ -106,6 +109,32 @@ export class VmService {
     await this.forget(vm);
     this.deps.persist();
     return { released };
+  }
+
+  /**
+   * Restores a VM the previous helper of this incarnation served: its
+   * leases are checked again like at register, and each it held is adopted
+   * (the engine reads the area back and refuses a lease that is not ours).
+   */
+  async restore(saved: PersistedVm): Promise<Vm> {
+    const vm = new Vm(saved.uuid, saved.uid, saved.gid, saved.leases);
+    vm.supervisor = saved.supervisor ?? undefined;
+    vm.child = saved.child ?? undefined;
+    vm.secretHash = saved.secretHash === null ? undefined : Buffer.from(saved.secretHash, 'hex');
+    const leases = await this.openLeases(vm);
+    this.vms.set(vm.uuid, vm);
+    this.bindLeases(vm, leases);
+    for (const held of saved.held) {
+      const lease = leases.find((l) => l.location.path === held.path && l.location.offset === held.offset);
+      if (!lease) throw new HelperError('VM_RESTORE', 'error', `VM ${vm.uuid}: held lease ${held.path}:${held.offset} is not among its leases`);
+      if (lease.state !== 'held') await lease.resume(held.lver, held.mode);
+      lease.users.add(vm.uuid);
+      vm.held.push(lease);
+    }
+    vm.state = vm.child ? 'running' : vm.holdsLeases ? 'holding' : 'registered';
+    for (const lease of vm.held) this.armFenceTimer(lease.lockspace);
+    this.deps.log.info({ msg: 'vm.restored', vm: vm.uuid, state: vm.state, leases: vm.held.map((l) => ({ lease: l.label, lver: l.lver })) });
+    return vm;
   }
 
   vmOf(uuid: string): Vm {
