@@ -159,6 +159,7 @@ export async function startHelper(config: HelperConfig, helperLog: HelperLog): P
   }
   const watchdog = startWatchdog(daemon, config, log);
   const sessionLog = log.child({ socket: 'supervisor' });
+  let stopping = false;
   const supervisors = new UnixWsServer({
     name: 'supervisor',
     path: daemon.layout.supervisorSocket,
@@ -177,6 +178,7 @@ export async function startHelper(config: HelperConfig, helperLog: HelperLog): P
         log: sessionLog,
         nowMs: () => clock.nowMs(),
         newSessionId: () => randomBytes(12).toString('base64url'),
+        stopping: () => stopping,
         handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       }),
     log,
@@ -217,6 +219,7 @@ export async function startHelper(config: HelperConfig, helperLog: HelperLog): P
   return {
     daemon,
     async stop(mode) {
+      stopping = true;
       clearInterval(suspendTimer);
       await admin.close();
       await supervisors.close();

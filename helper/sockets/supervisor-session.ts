@@ -46,6 +46,8 @@ export interface SessionContext {
   readonly log: Logger;
   nowMs(): number;
   newSessionId(): string;
+  /** The helper is exiting: sessions close because of that, not because a supervisor went away. */
+  stopping(): boolean;
   /** The peer greeted in time, or the session is closed. */
   readonly handshakeTimeoutMs: number;
 }
@@ -249,6 +251,6 @@ export class SupervisorSession implements VmSessionLink {
     if (!vm || vm.session !== this) return;
     vm.session = undefined;
     this.log.info({ msg: 'session.closed', vm: vm.uuid, holding: wasHolding });
-    if (wasHolding && vm.holdsLeases) void this.context.vms.stopAndRelease(vm, 'the supervisor session closed while holding leases');
+    if (wasHolding && vm.holdsLeases && !this.context.stopping()) void this.context.vms.stopAndRelease(vm, 'the supervisor session closed while holding leases');
   }
 }
