@@ -173,7 +173,9 @@ export class JoinedLockspace {
         events.lost(this, `${outcome.code}: ${outcome.reason}`);
         break;
       case 'joined':
-        this.lastRenewedAtMs = this.clock.nowMs();
+        // T of the join write (read before submitting it), not the time the join was confirmed
+        // (2N + 1 and a read later): every fence deadline and watchdog pet is measured from it.
+        this.lastRenewedAtMs = outcome.validUntilMs - this.timing.failMs;
         log.info({ msg: 'lockspace.joined', lockspace: this.name, generation: outcome.generation, tookMs: this.clock.nowMs() - (this.joinStartedAtMs ?? 0) });
         break;
       case 'join-failed':

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Incarnation } from '../format/index.js';
 import type { LeaseLocation } from '../vms/lease-location.js';
@@ -120,7 +120,10 @@ export function readState(path: string): HelperState | undefined {
 
 export function writeState(path: string, state: HelperState): void {
   const temporary = `${path}.tmp`;
-  const fd = openSync(temporary, 'w', 0o600);
+  // A leftover temporary file (an interrupted write, or anything else put there) is removed, not
+  // reused: open(O_TRUNC) would keep its mode and owner, and follow it if it were a symlink.
+  rmSync(temporary, { force: true });
+  const fd = openSync(temporary, 'wx', 0o600);
   try {
     writeSync(fd, `${JSON.stringify(state)}\n`);
     fsyncSync(fd);

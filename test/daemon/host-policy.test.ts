@@ -1,0 +1,111 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../dist/helper/config/config-error.js';
+import { LEASE_ROOTS_MAX, loadHostPolicy, parseHostPolicy, POLICY_BYTES_MAX } from '../../dist/policy/host-policy.js';
+import { workDir } from '../support/tmp.js';
+
+const FILE = '/etc/vmlease/policy.json';
+
+function refusal(action: () => unknown): ConfigError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('the policy was accepted');
+}
+
+function expectRefused(document: unknown, key: string, reason: RegExp): void {
+  const error = refusal(() => parseHostPolicy(FILE, document));
+  expect(error.file).toBe(FILE);
+  expect(error.key).toBe(key);
+  expect(error.reason).toMatch(reason);
+}
+
+describe('parseHostPolicy', () => {
+  it('keeps the lease roots in order', () => {
+    expect(parseHostPolicy(FILE, { leaseRoots: ['/var/lib/vmlease/leases', '/dev/disk/by-id'] })).toEqual({
+      file: FILE,
+      leaseRoots: ['/var/lib/vmlease/leases', '/dev/disk/by-id'],
+    });
+  });
+
+  it('requires leaseRoots, as a non-empty array', () => {
+    expectRefused({}, 'leaseRoots', /^is required$/);
+    expectRefused({ leaseRoots: [] }, 'leaseRoots', /^is empty: no lease could ever be registered$/);
+    expectRefused({ leaseRoots: '/var/lib/vmlease' }, 'leaseRoots', /must be a JSON array/);
+    expectRefused({ leaseRoots: null }, 'leaseRoots', /must be a JSON array/);
+    expectRefused([], '', /must be a JSON object/);
+  });
+
+  it('refuses a root that is not a string, not absolute or not normalised, naming its index', () => {
+    expectRefused({ leaseRoots: ['/a', 5] }, 'leaseRoots[1]', /must be a string, not 5/);
+    expectRefused({ leaseRoots: ['/a', 'var/lib/leases'] }, 'leaseRoots[1]', /"var\/lib\/leases" is not an absolute path/);
+    expectRefused({ leaseRoots: ['/var/lib/leases/'] }, 'leaseRoots[0]', /is not normalised/);
+    expectRefused({ leaseRoots: ['/var/lib/../leases'] }, 'leaseRoots[0]', /is not normalised/);
+    expectRefused({ leaseRoots: ['/var//leases'] }, 'leaseRoots[0]', /is not normalised/);
+    expectRefused({ leaseRoots: ['/a', '/var/./leases'] }, 'leaseRoots[1]', /is not normalised/);
+  });
+
+  it("refuses '/' as a lease root", () => {
+    expectRefused({ leaseRoots: ['/var/lib/leases', '/'] }, 'leaseRoots[1]', /^the whole file system cannot be a lease root$/);
+  });
+
+  it('refuses unknown keys', () => {
+    expectRefused({ leaseRoots: ['/a'], leaseroots: ['/b'] }, 'leaseroots', /^is not a known key$/);
+    expectRefused({ leaseRoots: ['/a'], cacheModes: ['none'] }, 'cacheModes', /^is not a known key$/);
+  });
+
+  it('refuses more roots than the limit', () => {
+    const roots = Array.from({ length: LEASE_ROOTS_MAX + 1 }, (_, i) => `/leases/${i}`);
+    expectRefused({ leaseRoots: roots }, 'leaseRoots', new RegExp(`has ${LEASE_ROOTS_MAX + 1} entries, at most ${LEASE_ROOTS_MAX}`));
+    expect(parseHostPolicy(FILE, { leaseRoots: roots.slice(0, LEASE_ROOTS_MAX) }).leaseRoots).toHaveLength(LEASE_ROOTS_MAX);
+  });
+});
+
+describe('loadHostPolicy', () => {
+  let dir: ReturnType<typeof workDir>;
+  beforeAll(() => {
+    dir = workDir('host-policy');
+  });
+  afterAll(() => dir.remove());
+
+  const write = (name: string, content: string | Buffer) => {
+    const path = join(dir.path, name);
+    writeFileSync(path, content);
+    return path;
+  };
+
+  it('loads a file', () => {
+    const path = write('policy.json', JSON.stringify({ leaseRoots: ['/srv/leases'] }));
+    expect(loadHostPolicy(path)).toEqual({ file: path, leaseRoots: ['/srv/leases'] });
+  });
+
+  it('refuses a file that is not JSON, that is missing or too large, naming the file', () => {
+    const broken = write('broken.json', '{"leaseRoots": [');
+    const notJson = refusal(() => loadHostPolicy(broken));
+    expect([notJson.file, notJson.key]).toEqual([broken, '']);
+    expect(notJson.reason).toMatch(/^cannot be read as JSON: /);
+
+    const missing = join(dir.path, 'missing.json');
+    expect(refusal(() => loadHostPolicy(missing)).reason).toMatch(/^cannot be read as JSON: .*ENOENT/);
+
+    const big = write('big.json', Buffer.alloc(POLICY_BYTES_MAX + 1, 0x20));
+    const tooBig = refusal(() => loadHostPolicy(big));
+    expect([tooBig.file, tooBig.key, tooBig.reason]).toEqual([big, '', `is ${POLICY_BYTES_MAX + 1} bytes, at most ${POLICY_BYTES_MAX} are allowed`]);
+  });
+
+  it('refuses a bad root in a file with the file and the key path', () => {
+    const path = write('root.json', JSON.stringify({ leaseRoots: ['/'] }));
+    const error = refusal(() => loadHostPolicy(path));
+    expect(error.message).toBe(`${path}: leaseRoots[0]: the whole file system cannot be a lease root`);
+  });
+
+  it('keeps a refusal of a file that is not JSON on one line', () => {
+    const path = write('multiline.json', '{\n  "leaseRoots":\n  yes\n}\n');
+    const error = refusal(() => loadHostPolicy(path));
+    expect(error.message).not.toMatch(/[\r\n]/);
+  });
+});
