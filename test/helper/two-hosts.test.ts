@@ -1,0 +1,153 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { deriveTiming, hostDeadAfterMs } from '../../dist/helper/engine/timing.js';
+import { alive, exitOf, makeCluster, startHelper, VM_UID, type Cluster, type HelperOptions, type HelperProcess } from '../support/helper-harness.js';
+import { cliAsync, DeltaWatcher, FifoWatchdog, logTimeMs, Reaper, sleep, startSupervisorInOwnSession as startSupervisor, tailOf, vmWritableDir, waitUntil, type TimedResult } from '../support/two-hosts.js';
+
+/**
+ * Two real helpers (host ids 1 and 2) on one lease file, with supervisors
+ * as uid 65534 under node --jitless: one VM never holds its lease on both
+ * hosts. Host 2 gets a lease host 1 held only once host 1 is DEAD (its delta
+ * lease unchanged for host_dead = 8N + W + margin on host 2's clock), never
+ * on timing alone from a host without a watchdog (unless configured), and
+ * never before host 1's VM process is gone.
+ *
+ * Every timing assertion is a safety bound (death before takeover, takeover
+ * not before host_dead), measured from what the test itself sees on storage:
+ * a renewal that host 1 wrote cannot have been seen by host 2 before it
+ * landed, and the test brackets the landing between two of its own reads.
+ */
+
+const N = 100; // io timeout, ms: host_dead is a few seconds
+const W = 500; // host 1's watchdog fire timeout when it has one
+const VM = '5b3c8f1e-2a4d-4e6f-8a9b-0c1d2e3f4a5b';
+
+let reaper: Reaper;
+const helpers: HelperProcess[] = [];
+let clusters: Cluster[] = [];
+
+afterEach(async (context) => {
+  // Helper logs on failure: what each host saw and did.
+  if (context.task.result?.state === 'fail') {
+    for (const h of helpers) process.stderr.write(`--- host ${h.hostId} log (last lines) ---\n${tailOf(h, 60)}\n`);
+  }
+  await reaper?.reap();
+  helpers.splice(0);
+  for (const c of clusters) c.remove();
+  clusters = [];
+});
+
+function newScenario(): { cluster: Cluster; reaper: Reaper } {
+  reaper = new Reaper();
+  const cluster = makeCluster({ ioTimeoutMs: N });
+  clusters.push(cluster);
+  return { cluster, reaper };
+}
+
+async function helperOn(cluster: Cluster, hostId: number, options: HelperOptions): Promise<HelperProcess> {
+  const helper = await startHelper(cluster, hostId, options);
+  reaper.track(helper.process.pid);
+  helpers.push(helper);
+  return helper;
+}
+
+/** Registers the VM on `helper` and runs `command` under `vmlease supervise`; resolves once the command runs. */
+async function runVm(helper: HelperProcess, lease: string, command: readonly string[]) {
+  const registered = helper.cli(['register', '--vm', VM, '--uid', String(VM_UID), '--lease', lease, '--json']);
+  expect(registered.status, registered.stderr).toBe(0);
+  const supervisor = reaper.trackChild(startSupervisor(helper.runDir, VM, command));
+  const childLine = await helper.waitForLog('session.child', 20_000, (l) => l.vm === VM);
+  const childPid = childLine.pid as number;
+  reaper.track(childPid);
+  const status = JSON.parse(helper.cli(['status', '--json']).stdout);
+  expect(status.vms[0]).toMatchObject({ uuid: VM, state: 'running', childPid });
+  expect(status.vms[0].leases[0]).toMatchObject({ state: 'held' });
+  return { supervisor, childPid };
+}
+
+const registerArgs = (lease: string) => ['register', '--vm', VM, '--uid', String(VM_UID), '--lease', lease, '--acquire'];
+
+/** The holder line of a busy lease, as the admin command and the supervisor print it. */
+const holderOfHost1 = /held by host 1 \(host-1\), (LIVE|FAIL|UNKNOWN) since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/;
+
+interface Attempts {
+  readonly tries: TimedResult[];
+  readonly success: TimedResult | undefined;
+}
+
+/**
+ * `vmlease register --acquire` on `helper` again and again (a failed attempt
+ * leaves nothing registered) until it succeeds or `untilMs` (Date.now()) passes.
+ */
+async function acquireLoop(helper: HelperProcess, lease: string, untilMs: number): Promise<Attempts> {
+  const tries: TimedResult[] = [];
+  while (Date.now() < untilMs) {
+    const result = await cliAsync(helper, registerArgs(lease));
+    tries.push(result);
+    if (result.status === 0) return { tries, success: result };
+    await sleep(20);
+  }
+  return { tries, success: undefined };
+}
+
+function describeTries(tries: readonly TimedResult[], origin: number): string {
+  return tries.map((t) => `  [${t.startedAt - origin}..${t.endedAt - origin}] ms exit ${t.status}: ${t.stderr.trim().split('\n').pop() ?? ''}`).join('\n');
+}
+
+/** host_dead as host 2 computes it: N and W the larger of its own and host 1's published values. */
+function hostDeadMs(host1Watchdog: number, takeoverWithoutWatchdog: boolean, host2Watchdog = 0): number | undefined {
+  return hostDeadAfterMs({ own: deriveTiming(N, host2Watchdog), ownerIoTimeoutMs: N, ownerWatchdogFireTimeoutMs: host1Watchdog, takeoverWithoutWatchdog });
+}
+
+/** Waits until the process is gone (or a zombie); returns Date.now() right after the /proc read that showed it gone. */
+function goneAt(pid: number, timeoutMs: number): Promise<number> {
+  return waitUntil(() => !alive(pid), timeoutMs, `pid ${pid} to exit`, 5);
+}
+
+describe('two helpers on one lease file', () => {
+  it('a VM running on host 1 cannot get its lease on host 2: register --acquire and supervise exit 3 naming the holder', { timeout: 90_000 }, async () => {
+    const { cluster } = newScenario();
+    const host1 = await helperOn(cluster, 1, { watchdog: null });
+    const host2 = await helperOn(cluster, 2, { watchdog: null });
+    const lease = cluster.resource('vm-one');
+    const { supervisor, childPid } = await runVm(host1, lease, ['sleep', '600']);
+
+    // Host 2 has seen host 1 renew (LIVE) before we ask.
+    await waitUntil(() => JSON.parse(host2.cli(['hosts', cluster.lockspace, '--json']).stdout).hosts.some((h: { hostId: number; state: string }) => h.hostId === 1 && h.state === 'LIVE'), 10_000, 'host 2 to see host 1 LIVE', 100);
+
+    const registered = await cliAsync(host2, registerArgs(lease));
+    expect(registered.status, registered.stderr).toBe(3);
+    const line = registered.stderr.trim();
+    expect(line.split('\n')).toHaveLength(1);
+    expect(line).toMatch(holderOfHost1);
+    expect(line).toMatch(/vm-one/);
+    process.stderr.write(`host 2 register --acquire: ${line}\n`);
+    // Nothing stays registered on host 2 after a refused --acquire.
+    expect(JSON.parse(host2.cli(['status', '--json']).stdout).vms).toEqual([]);
+
+    // The supervisor on host 2: exits 3 with the holder on its last line, and its command never ran.
+    const markers = vmWritableDir(cluster, 'markers');
+    const marker = join(markers, 'host-2-ran');
+    expect(host2.cli(['register', '--vm', VM, '--uid', String(VM_UID), '--lease', lease]).status).toBe(0);
+    const supervisor2 = reaper.trackChild(startSupervisor(host2.runDir, VM, ['sh', '-c', `touch ${marker}; exec sleep 600`]));
+    const exit2 = await exitOf(supervisor2);
+    const output2 = supervisor2.output().trim();
+    expect(exit2, output2).toEqual({ code: 3, signal: null });
+    const last = output2.split('\n').pop()!;
+    expect(last).toMatch(/lease busy: /);
+    expect(last).toMatch(holderOfHost1);
+    expect(existsSync(marker)).toBe(false);
+    expect(host2.lines.some((l) => l.msg === 'session.child')).toBe(false);
+    const vm2 = JSON.parse(host2.cli(['status', '--json']).stdout).vms[0];
+    expect(vm2.leases[0]).toMatchObject({ state: 'free' });
+    expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
+
+    // Host 1's VM is untouched by all this.
+    expect(alive(childPid)).toBe(true);
+    expect(supervisor.exitCode).toBeNull();
+    const vm1 = JSON.parse(host1.cli(['status', '--json']).stdout).vms[0];
+    expect(vm1).toMatchObject({ state: 'running', childPid });
+    expect(vm1.leases[0]).toMatchObject({ state: 'held', lver: 1 });
+  });
+});
