@@ -23,6 +23,10 @@ const N = 100; // io timeout, ms: host_dead is a few seconds
 const W = 500; // host 1's watchdog fire timeout when it has one
 const VM = '5b3c8f1e-2a4d-4e6f-8a9b-0c1d2e3f4a5b';
 
+/** Opening a lease area timed out (the I/O worker's start-up counts against N): a known flake, not a refusal. */
+const OPEN_TIMEOUT = /open did not complete within \d+ ms/;
+const openTimeouts: string[] = [];
+
 let reaper: Reaper;
 const helpers: HelperProcess[] = [];
 let clusters: Cluster[] = [];
@@ -32,6 +36,8 @@ afterEach(async (context) => {
   if (context.task.result?.state === 'fail') {
     for (const h of helpers) process.stderr.write(`--- host ${h.hostId} log (last lines) ---\n${tailOf(h, 60)}\n`);
   }
+  if (openTimeouts.length > 0) process.stderr.write(`lease area opens that timed out in this test (retried): ${openTimeouts.length}\n${openTimeouts.join('\n')}\n`);
+  openTimeouts.splice(0);
   await reaper?.reap();
   helpers.splice(0);
   for (const c of clusters) c.remove();
@@ -54,7 +60,13 @@ async function helperOn(cluster: Cluster, hostId: number, options: HelperOptions
 
 /** Registers the VM on `helper` and runs `command` under `vmlease supervise`; resolves once the command runs. */
 async function runVm(helper: HelperProcess, lease: string, command: readonly string[]) {
-  const registered = helper.cli(['register', '--vm', VM, '--uid', String(VM_UID), '--lease', lease, '--json']);
+  let registered = helper.cli(['register', '--vm', VM, '--uid', String(VM_UID), '--lease', lease, '--json']);
+  // Known flake (reported): opening a lease area starts an I/O worker thread, and the worker's
+  // start-up counts against the io timeout N; on a loaded machine the open times out (exit 1, INTERNAL).
+  for (let retry = 0; retry < 5 && registered.status === 1 && OPEN_TIMEOUT.test(registered.stderr); retry++) {
+    openTimeouts.push(registered.stderr.trim());
+    registered = helper.cli(['register', '--vm', VM, '--uid', String(VM_UID), '--lease', lease, '--json']);
+  }
   expect(registered.status, registered.stderr).toBe(0);
   const supervisor = reaper.trackChild(startSupervisor(helper.runDir, VM, command));
   const childLine = await helper.waitForLog('session.child', 20_000, (l) => l.vm === VM);
@@ -84,6 +96,10 @@ async function acquireLoop(helper: HelperProcess, lease: string, untilMs: number
   const tries: TimedResult[] = [];
   while (Date.now() < untilMs) {
     const result = await cliAsync(helper, registerArgs(lease));
+    if (result.status === 1 && OPEN_TIMEOUT.test(result.stderr)) {
+      openTimeouts.push(result.stderr.trim());
+      continue; // not an answer about the lease: ask again
+    }
     tries.push(result);
     if (result.status === 0) return { tries, success: result };
     await sleep(20);
@@ -149,5 +165,66 @@ describe('two helpers on one lease file', () => {
     const vm1 = JSON.parse(host1.cli(['status', '--json']).stdout).vms[0];
     expect(vm1).toMatchObject({ state: 'running', childPid });
     expect(vm1.leases[0]).toMatchObject({ state: 'held', lver: 1 });
+  });
+  it('after host 1 is killed whole, host 2 gets the lease once host 1 is DEAD, and not before', { timeout: 90_000 }, async () => {
+    const { cluster } = newScenario();
+    const fifo = new FifoWatchdog(join(cluster.dir, 'host-1'));
+    reaper.onCleanup(() => fifo.close());
+    const host1 = await helperOn(cluster, 1, { watchdog: { device: fifo.path, fireTimeoutMs: W } });
+    const host2 = await helperOn(cluster, 2, { watchdog: null });
+    const lease = cluster.resource('vm-two');
+    const { supervisor, childPid } = await runVm(host1, lease, ['sleep', '600']);
+
+    // Host 2 sees host 1 LIVE with a watchdog (a time from which it would be DEAD).
+    await waitUntil(() => JSON.parse(host2.cli(['hosts', cluster.lockspace, '--json']).stdout).hosts.some((h: { hostId: number; state: string; deadInMs: number | null }) => h.hostId === 1 && h.state === 'LIVE' && h.deadInMs !== null), 10_000, 'host 2 to see host 1 LIVE with a watchdog', 100);
+    expect(fifo.pets).toBeGreaterThan(0);
+    const hostDead = hostDeadMs(W, false)!;
+    expect(hostDead).toBeGreaterThan(8 * N + W + 1000 - 1);
+
+    const watcher = new DeltaWatcher(cluster.lockspacePath, 1);
+    reaper.onCleanup(() => watcher.stop());
+    await sleep(300);
+
+    // The whole host goes at once, as a watchdog reset would take it: helper, supervisor, VM.
+    const killedAt = Date.now();
+    for (const pid of [host1.process.pid!, supervisor.pid!, childPid]) process.kill(pid, 'SIGKILL');
+    for (const pid of [host1.process.pid!, supervisor.pid!, childPid]) await goneAt(pid, 5_000);
+
+    const attempts = await acquireLoop(host2, lease, killedAt + hostDead + 20_000);
+    watcher.poll();
+    watcher.stop();
+    const last = watcher.last;
+    const bound = last.landedAfter + hostDead;
+    const acquired = host2.lines.find((l) => l.msg === 'lease.acquired');
+    const report = [
+      `host_dead ${hostDead} ms; host 1's last renewal landed in [${last.landedAfter - killedAt}, ${last.seenAt - killedAt}] ms from the kill`,
+      `host 2 acquired (log) at ${acquired ? logTimeMs(acquired) - last.landedAfter : '-'} ms after that landing; attempts (ms from the kill):`,
+      describeTries(attempts.tries, killedAt),
+      watcher.describe(),
+    ].join('\n');
+    process.stderr.write(`${report}\n`);
+
+    // The last renewal landed before the kill, and nothing of host 1 wrote after it.
+    expect(last.landedAfter, report).toBeLessThan(killedAt);
+    expect(attempts.success, report).toBeDefined();
+    // Not before host_dead after host 1's last renewal could first have been seen.
+    expect(acquired, report).toBeDefined();
+    expect(logTimeMs(acquired!), report).toBeGreaterThanOrEqual(bound);
+    expect(attempts.success!.endedAt, report).toBeGreaterThanOrEqual(bound);
+    // Every attempt before was refused as busy, naming host 1 (FAIL, with the time takeover becomes possible).
+    const refused = attempts.tries.slice(0, -1);
+    expect(refused.length, report).toBeGreaterThanOrEqual(2);
+    for (const t of refused) {
+      expect(t.status, report).toBe(3);
+      expect(t.stderr, report).toMatch(holderOfHost1);
+      const possible = /takeover possible (\S+Z)/.exec(t.stderr)?.[1];
+      expect(possible, report).toBeDefined();
+      // The announced takeover time is itself no earlier than host_dead after the landing (a few ms of rounding).
+      expect(Date.parse(possible!), report).toBeGreaterThanOrEqual(bound - 5);
+    }
+    expect(refused.some((t) => / FAIL since /.test(t.stderr)), report).toBe(true);
+    const vm2 = JSON.parse(host2.cli(['status', '--json']).stdout).vms[0];
+    expect(vm2.leases[0]).toMatchObject({ state: 'held', lver: 2 });
+    expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
   });
 });
