@@ -121,6 +121,96 @@ function goneAt(pid: number, timeoutMs: number): Promise<number> {
   return waitUntil(() => !alive(pid), timeoutMs, `pid ${pid} to exit`, 5);
 }
 
+interface World {
+  readonly cluster: Cluster;
+  readonly host1: HelperProcess;
+  readonly host2: HelperProcess;
+  readonly lease: string;
+  readonly supervisor: ReturnType<typeof startSupervisor>;
+  readonly childPid: number;
+}
+
+/** Both helpers, and the VM running `sleep 600` on host 1 with host 2 seeing host 1 LIVE. */
+async function vmOnHost1(cluster: Cluster, host1Options: HelperOptions, host2Options: HelperOptions): Promise<World> {
+  const host1 = await helperOn(cluster, 1, host1Options);
+  const host2 = await helperOn(cluster, 2, host2Options);
+  const lease = cluster.resource('vm');
+  const { supervisor, childPid } = await runVm(host1, lease, ['sleep', '600']);
+  const published = host1Options.watchdog ? 'with' : 'without';
+  await waitUntil(
+    () =>
+      JSON.parse(host2.cli(['hosts', cluster.lockspace, '--json']).stdout).hosts.some(
+        (h: { hostId: number; state: string; deadInMs: number | null }) => h.hostId === 1 && h.state === 'LIVE' && (h.deadInMs !== null) === (hostDeadMs(host1Options.watchdog?.fireTimeoutMs ?? 0, host2Options.takeoverWithoutWatchdog ?? false) !== undefined),
+      ),
+    10_000,
+    `host 2 to see host 1 LIVE, ${published} a watchdog`,
+    100,
+  );
+  return { cluster, host1, host2, lease, supervisor, childPid };
+}
+
+/** Kills host 1 whole at once, as a watchdog reset would (helper, supervisor, VM); watches its delta record from before. */
+async function killHost1(world: World): Promise<{ killedAt: number; watcher: DeltaWatcher }> {
+  const watcher = new DeltaWatcher(world.cluster.lockspacePath, 1);
+  reaper.onCleanup(() => watcher.stop());
+  await sleep(300);
+  const pids = [world.host1.process.pid!, world.supervisor.pid!, world.childPid];
+  const killedAt = Date.now();
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) await goneAt(pid, 5_000);
+  return { killedAt, watcher };
+}
+
+/**
+ * Kills host 1 and asks host 2 for the lease until it gets it: the first
+ * success comes no earlier than host_dead after host 1's last renewal
+ * landed (host 2 cannot have seen it before), and every attempt before is
+ * busy, naming host 1.
+ */
+async function expectTakeoverAfterHostDead(world: World, hostDead: number): Promise<{ success: TimedResult }> {
+  const { host2, lease } = world;
+  const { killedAt, watcher } = await killHost1(world);
+  const attempts = await acquireLoop(host2, lease, killedAt + hostDead + 20_000);
+  watcher.poll();
+  watcher.stop();
+  const last = watcher.last;
+  const bound = last.landedAfter + hostDead;
+  const acquired = host2.lines.find((l) => l.msg === 'lease.acquired');
+  const report = [
+    `host_dead ${hostDead} ms; host 1's last renewal landed in [${last.landedAfter - killedAt}, ${last.seenAt - killedAt}] ms from the kill`,
+    `host 2 acquired (log) ${acquired ? logTimeMs(acquired) - last.landedAfter : '-'} ms after that landing; attempts (ms from the kill):`,
+    describeTries(attempts.tries, killedAt),
+    watcher.describe(),
+  ].join('\n');
+  process.stderr.write(`${report}\n`);
+
+  // The last renewal landed before the kill, and nothing of host 1 wrote after it.
+  expect(last.landedAfter, report).toBeLessThan(killedAt);
+  expect(attempts.success, report).toBeDefined();
+  // Not before host_dead after host 1's last renewal could first have been seen.
+  expect(acquired, report).toBeDefined();
+  expect(logTimeMs(acquired!), report).toBeGreaterThanOrEqual(bound);
+  expect(attempts.success!.endedAt, report).toBeGreaterThanOrEqual(bound);
+  // Every attempt before was refused as busy, naming host 1 (FAIL, with the time takeover becomes possible).
+  const refused = attempts.tries.slice(0, -1);
+  expect(refused.length, report).toBeGreaterThanOrEqual(1);
+  for (const t of refused) {
+    expect(t.status, report).toBe(3);
+    expect(t.stderr, report).toMatch(holderOfHost1);
+    const possible = /takeover possible (\S+Z)/.exec(t.stderr)?.[1];
+    expect(possible, report).toBeDefined();
+    // The announced takeover time is itself no earlier than host_dead after the landing (a few ms of rounding).
+    expect(Date.parse(possible!), report).toBeGreaterThanOrEqual(bound - 5);
+  }
+  const vm2 = JSON.parse(host2.cli(['status', '--json']).stdout).vms[0];
+  expect(vm2.leases[0]).toMatchObject({ state: 'held', lver: 2 });
+  expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
+  return { success: attempts.success! };
+}
+
+/** Host 2's log around its takeover from a host without a watchdog (checked by its own test). */
+let takeoverWithoutWatchdogLog: { lines: Record<string, unknown>[]; from: number; to: number } | undefined;
+
 describe('two helpers on one lease file', () => {
   it('a VM running on host 1 cannot get its lease on host 2: register --acquire and supervise exit 3 naming the holder', { timeout: 90_000 }, async () => {
     const { cluster } = newScenario();
@@ -167,64 +257,52 @@ describe('two helpers on one lease file', () => {
     expect(vm1.leases[0]).toMatchObject({ state: 'held', lver: 1 });
   });
   it('after host 1 is killed whole, host 2 gets the lease once host 1 is DEAD, and not before', { timeout: 90_000 }, async () => {
-    const { cluster } = newScenario();
-    const fifo = new FifoWatchdog(join(cluster.dir, 'host-1'));
+    const fifo = new FifoWatchdog(join(newScenario().cluster.dir, 'host-1'));
     reaper.onCleanup(() => fifo.close());
-    const host1 = await helperOn(cluster, 1, { watchdog: { device: fifo.path, fireTimeoutMs: W } });
-    const host2 = await helperOn(cluster, 2, { watchdog: null });
-    const lease = cluster.resource('vm-two');
-    const { supervisor, childPid } = await runVm(host1, lease, ['sleep', '600']);
-
-    // Host 2 sees host 1 LIVE with a watchdog (a time from which it would be DEAD).
-    await waitUntil(() => JSON.parse(host2.cli(['hosts', cluster.lockspace, '--json']).stdout).hosts.some((h: { hostId: number; state: string; deadInMs: number | null }) => h.hostId === 1 && h.state === 'LIVE' && h.deadInMs !== null), 10_000, 'host 2 to see host 1 LIVE with a watchdog', 100);
+    const world = await vmOnHost1(clusters[0]!, { watchdog: { device: fifo.path, fireTimeoutMs: W } }, { watchdog: null });
     expect(fifo.pets).toBeGreaterThan(0);
     const hostDead = hostDeadMs(W, false)!;
     expect(hostDead).toBeGreaterThan(8 * N + W + 1000 - 1);
+    await expectTakeoverAfterHostDead(world, hostDead);
+  });
 
-    const watcher = new DeltaWatcher(cluster.lockspacePath, 1);
-    reaper.onCleanup(() => watcher.stop());
-    await sleep(300);
-
-    // The whole host goes at once, as a watchdog reset would take it: helper, supervisor, VM.
-    const killedAt = Date.now();
-    for (const pid of [host1.process.pid!, supervisor.pid!, childPid]) process.kill(pid, 'SIGKILL');
-    for (const pid of [host1.process.pid!, supervisor.pid!, childPid]) await goneAt(pid, 5_000);
-
-    const attempts = await acquireLoop(host2, lease, killedAt + hostDead + 20_000);
-    watcher.poll();
+  it('host 1 without a watchdog: host 2 never takes its lease on timing alone', { timeout: 90_000 }, async () => {
+    const { cluster } = newScenario();
+    const world = await vmOnHost1(cluster, { watchdog: null }, { watchdog: null, takeoverWithoutWatchdog: false });
+    expect(hostDeadMs(0, false)).toBeUndefined();
+    // When host 1 would be DEAD if host 2 accepted takeover without a watchdog; keep asking well after it.
+    const wouldBeDead = hostDeadMs(0, true)!;
+    const { killedAt, watcher } = await killHost1(world);
+    const attempts = await acquireLoop(world.host2, world.lease, killedAt + wouldBeDead + 3_000);
     watcher.stop();
-    const last = watcher.last;
-    const bound = last.landedAfter + hostDead;
-    const acquired = host2.lines.find((l) => l.msg === 'lease.acquired');
-    const report = [
-      `host_dead ${hostDead} ms; host 1's last renewal landed in [${last.landedAfter - killedAt}, ${last.seenAt - killedAt}] ms from the kill`,
-      `host 2 acquired (log) at ${acquired ? logTimeMs(acquired) - last.landedAfter : '-'} ms after that landing; attempts (ms from the kill):`,
-      describeTries(attempts.tries, killedAt),
-      watcher.describe(),
-    ].join('\n');
+    const hosts = JSON.parse(world.host2.cli(['hosts', cluster.lockspace, '--json']).stdout).hosts;
+    const report = [`host_dead (if takeover without watchdog were allowed) ${wouldBeDead} ms; last landing ${watcher.last.landedAfter - killedAt} ms from the kill; attempts:`, describeTries(attempts.tries, killedAt), JSON.stringify(hosts)].join('\n');
     process.stderr.write(`${report}\n`);
-
-    // The last renewal landed before the kill, and nothing of host 1 wrote after it.
-    expect(last.landedAfter, report).toBeLessThan(killedAt);
-    expect(attempts.success, report).toBeDefined();
-    // Not before host_dead after host 1's last renewal could first have been seen.
-    expect(acquired, report).toBeDefined();
-    expect(logTimeMs(acquired!), report).toBeGreaterThanOrEqual(bound);
-    expect(attempts.success!.endedAt, report).toBeGreaterThanOrEqual(bound);
-    // Every attempt before was refused as busy, naming host 1 (FAIL, with the time takeover becomes possible).
-    const refused = attempts.tries.slice(0, -1);
-    expect(refused.length, report).toBeGreaterThanOrEqual(2);
-    for (const t of refused) {
+    expect(attempts.success, report).toBeUndefined();
+    for (const t of attempts.tries) {
       expect(t.status, report).toBe(3);
       expect(t.stderr, report).toMatch(holderOfHost1);
-      const possible = /takeover possible (\S+Z)/.exec(t.stderr)?.[1];
-      expect(possible, report).toBeDefined();
-      // The announced takeover time is itself no earlier than host_dead after the landing (a few ms of rounding).
-      expect(Date.parse(possible!), report).toBeGreaterThanOrEqual(bound - 5);
+      expect(t.stderr, report).toMatch(/never on timing alone/);
     }
-    expect(refused.some((t) => / FAIL since /.test(t.stderr)), report).toBe(true);
-    const vm2 = JSON.parse(host2.cli(['status', '--json']).stdout).vms[0];
-    expect(vm2.leases[0]).toMatchObject({ state: 'held', lver: 2 });
-    expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
+    // Asked again well after host_dead would have passed.
+    expect(attempts.tries.some((t) => t.startedAt >= watcher.last.seenAt + wouldBeDead + 1_000), report).toBe(true);
+    expect(hosts.find((h: { hostId: number }) => h.hostId === 1), report).toMatchObject({ state: 'FAIL', deadInMs: null });
+  });
+
+  it('host 1 without a watchdog: host 2 configured with takeoverWithoutWatchdog takes the lease after host_dead, not before', { timeout: 90_000 }, async () => {
+    const { cluster } = newScenario();
+    const world = await vmOnHost1(cluster, { watchdog: null }, { watchdog: null, takeoverWithoutWatchdog: true });
+    const hostDead = hostDeadMs(0, true)!;
+    expect(hostDead).toBeGreaterThan(8 * N + 1000 - 1);
+    const { success } = await expectTakeoverAfterHostDead(world, hostDead);
+    takeoverWithoutWatchdogLog = { lines: [...world.host2.lines], from: success.startedAt, to: success.endedAt };
+  });
+
+  it('logs a warning for each takeover from a host without a watchdog (SPEC section 3)', () => {
+    expect(takeoverWithoutWatchdogLog, 'the previous test did not get to its takeover').toBeDefined();
+    const { lines, from, to } = takeoverWithoutWatchdogLog!;
+    const during = lines.filter((l) => logTimeMs(l) >= from - 5 && logTimeMs(l) <= to + 5);
+    const warnings = during.filter((l) => (l.level as number) >= 40 && /watchdog/i.test(JSON.stringify(l)));
+    expect(warnings, `host 2's log lines during the takeover:\n${during.map((l) => JSON.stringify(l)).join('\n')}`).not.toEqual([]);
   });
 });
