@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { vmlease } from '../support/cli.js';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deriveTiming, hostDeadAfterMs } from '../../dist/helper/engine/timing.js';
@@ -114,6 +115,14 @@ function describeTries(tries: readonly TimedResult[], origin: number): string {
 /** host_dead as host 2 computes it: N and W the larger of its own and host 1's published values. */
 function hostDeadMs(host1Watchdog: number, takeoverWithoutWatchdog: boolean, host2Watchdog = 0): number | undefined {
   return hostDeadAfterMs({ own: deriveTiming(N, host2Watchdog), ownerIoTimeoutMs: N, ownerWatchdogFireTimeoutMs: host1Watchdog, takeoverWithoutWatchdog });
+}
+
+/** `vmlease dump --json` of a lease string's area (LS:RES:PATH:OFFSET). */
+function vmleaseDump(lease: string): string {
+  const [, , path] = lease.split(':');
+  const result = vmlease(['dump', path!, '--json']);
+  if (result.status !== 0) throw new Error(`dump failed: ${result.stderr}`);
+  return result.stdout;
 }
 
 /** Waits until the process is gone (or a zombie); returns Date.now() right after the /proc read that showed it gone. */
@@ -304,5 +313,66 @@ describe('two helpers on one lease file', () => {
     const during = lines.filter((l) => logTimeMs(l) >= from - 5 && logTimeMs(l) <= to + 5);
     const warnings = during.filter((l) => (l.level as number) >= 40 && /watchdog/i.test(JSON.stringify(l)));
     expect(warnings, `host 2's log lines during the takeover:\n${during.map((l) => JSON.stringify(l)).join('\n')}`).not.toEqual([]);
+  });
+  it("host 1's helper SIGSTOPped while its VM runs: the supervisor kills the VM (exit 6) before host 2 may take the lease", { timeout: 90_000 }, async () => {
+    const fifo = new FifoWatchdog(join(newScenario().cluster.dir, 'host-1'));
+    reaper.onCleanup(() => fifo.close());
+    const world = await vmOnHost1(clusters[0]!, { watchdog: { device: fifo.path, fireTimeoutMs: W } }, { watchdog: null });
+    const { host1, host2, lease, supervisor, childPid, cluster } = world;
+    const hostDead = hostDeadMs(W, false)!;
+    const watcher = new DeltaWatcher(cluster.lockspacePath, 1);
+    reaper.onCleanup(() => watcher.stop());
+    await sleep(300);
+
+    // Nothing of host 1's helper runs any more: no renewal, no deadline, no SIGTERM, no watchdog pet
+    // (the FIFO here resets nothing: the supervisor's own deadline is what must stop the VM).
+    const stoppedAt = Date.now();
+    process.kill(host1.process.pid!, 'SIGSTOP');
+    let supervisorExitAt = 0;
+    const supervisorExit = exitOf(supervisor).then((exit) => ((supervisorExitAt = Date.now()), exit));
+    const [deathAt, attempts] = await Promise.all([goneAt(childPid, 30_000), acquireLoop(host2, lease, stoppedAt + hostDead + 20_000)]);
+    const exit = await supervisorExit;
+    watcher.poll();
+    watcher.stop();
+    const last = watcher.last;
+    const acquired = host2.lines.find((l) => l.msg === 'lease.acquired');
+    const output = supervisor.output().trim();
+    const rel = (t: number) => `${t - last.landedAfter} ms`;
+    const report = [
+      `host_dead ${hostDead} ms; from host 1's last renewal landing (${last.landedAfter - stoppedAt} ms from SIGSTOP):`,
+      `  VM command seen dead by ${rel(deathAt)}, supervisor exited at ${rel(supervisorExitAt)} (${JSON.stringify(exit)})`,
+      `  host 2's successful attempt started at ${attempts.success ? rel(attempts.success.startedAt) : '-'}, acquired (log) at ${acquired ? rel(logTimeMs(acquired)) : '-'}`,
+      `supervisor output:\n${output}`,
+      `attempts (ms from SIGSTOP):\n${describeTries(attempts.tries, stoppedAt)}`,
+      watcher.describe(),
+    ].join('\n');
+    process.stderr.write(`${report}\n`);
+
+    expect(last.landedAfter, report).toBeLessThan(stoppedAt);
+    expect(attempts.success, report).toBeDefined();
+    expect(acquired, report).toBeDefined();
+    // The VM's command was gone before host 2's successful attempt even started.
+    expect(deathAt, report).toBeLessThan(attempts.success!.startedAt);
+    expect(supervisorExitAt, report).toBeLessThan(logTimeMs(acquired!));
+    // And host 2 waited for host_dead all the same.
+    expect(logTimeMs(acquired!), report).toBeGreaterThanOrEqual(last.landedAfter + hostDead);
+    for (const t of attempts.tries.slice(0, -1)) {
+      expect(t.status, report).toBe(3);
+      expect(t.stderr, report).toMatch(holderOfHost1);
+    }
+    // The supervisor fenced on its own: exit 6, the reason on its last line.
+    expect(exit, report).toEqual({ code: 6, signal: null });
+    expect(output.split('\n').pop(), report).toMatch(/no fresh lease deadline from helper incarnation \S+ by its deadline/);
+
+    // Host 1's helper wakes up: it must not disturb host 2's lease (no release written over it).
+    process.kill(host1.process.pid!, 'SIGCONT');
+    await sleep(8 * N + 2_000);
+    const leader = JSON.parse(vmleaseDump(lease)).areas[0].leader.record;
+    const vm2 = JSON.parse(host2.cli(['status', '--json']).stdout).vms[0];
+    const after = `${report}\nafter SIGCONT: leader ${JSON.stringify(leader)}; host 2 ${JSON.stringify(vm2)}\nhost 1 log:\n${tailOf(host1, 25)}`;
+    process.stderr.write(`after SIGCONT: leader ${JSON.stringify(leader)}\nhost 1 log since SIGCONT:\n${tailOf(host1, 25)}\n`);
+    expect(leader, after).toMatchObject({ ownerHostId: 2, lver: 2 });
+    expect(vm2.leases[0], after).toMatchObject({ state: 'held', lver: 2 });
+    expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
   });
 });
