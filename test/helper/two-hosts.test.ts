@@ -24,6 +24,9 @@ const N = 100; // io timeout, ms: host_dead is a few seconds
 const W = 500; // host 1's watchdog fire timeout when it has one
 const VM = '5b3c8f1e-2a4d-4e6f-8a9b-0c1d2e3f4a5b';
 
+/** Whether this build keeps the helper's state across a restart (SPEC section 3). */
+const RESTART_PERSISTENCE = existsSync(new URL('../../dist/helper/daemon/state-file.js', import.meta.url));
+
 /** Opening a lease area timed out (the I/O worker's start-up counts against N): a known flake, not a refusal. */
 const OPEN_TIMEOUT = /open did not complete within \d+ ms/;
 const openTimeouts: string[] = [];
@@ -374,5 +377,51 @@ describe('two helpers on one lease file', () => {
     expect(leader, after).toMatchObject({ ownerHostId: 2, lver: 2 });
     expect(vm2.leases[0], after).toMatchObject({ state: 'held', lver: 2 });
     expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
+  });
+  // Restart persistence (SPEC section 3, "Helper restart") is being written in parallel: this runs
+  // once the build keeps the helper's state file, and is skipped on a build without one.
+  it.skipIf(!RESTART_PERSISTENCE)("host 1's helper restarted (SIGKILL, start again) while its VM runs: host 2 never gets the lease while that VM runs", { timeout: 120_000 }, async () => {
+    const fifo = new FifoWatchdog(join(newScenario().cluster.dir, 'host-1'));
+    reaper.onCleanup(() => fifo.close());
+    const host1Options: HelperOptions = { watchdog: { device: fifo.path, fireTimeoutMs: W } };
+    const world = await vmOnHost1(clusters[0]!, host1Options, { watchdog: null });
+    const { host1, host2, lease, childPid, cluster } = world;
+    const hostDead = hostDeadMs(W, false)!;
+
+    // Watch the VM's command from before the restart: when was it first seen gone?
+    let deathAt: number | undefined;
+    const deathWatch = setInterval(() => {
+      if (deathAt === undefined && !alive(childPid)) deathAt = Date.now();
+    }, 5);
+    reaper.onCleanup(() => clearInterval(deathWatch));
+
+    const killedAt = Date.now();
+    process.kill(host1.process.pid!, 'SIGKILL');
+    await goneAt(host1.process.pid!, 5_000);
+    const [restarted, attempts] = await Promise.all([
+      helperOn(cluster, 1, host1Options),
+      // Keep asking from host 2 through the restart and well past host_dead.
+      acquireLoop(host2, lease, killedAt + hostDead + 6_000),
+    ]);
+    clearInterval(deathWatch);
+    if (deathAt === undefined && !alive(childPid)) deathAt = Date.now();
+    const acquired = host2.lines.find((l) => l.msg === 'lease.acquired');
+    const report = [
+      `host_dead ${hostDead} ms; from host 1's SIGKILL: restarted helper ready at ${logTimeMs(restarted.lines.find((l) => l.msg === 'helper.ready')!) - killedAt} ms,`,
+      `  VM command seen dead at ${deathAt === undefined ? 'never (still running)' : `${deathAt - killedAt} ms`}, host 2 acquired (log) at ${acquired ? `${logTimeMs(acquired) - killedAt} ms` : 'never'}`,
+      `attempts (ms from the SIGKILL):\n${describeTries(attempts.tries, killedAt)}`,
+      `restarted host 1 log:\n${tailOf(restarted, 20)}`,
+    ].join('\n');
+    process.stderr.write(`${report}\n`);
+
+    // While the VM ran, every attempt was busy; a success comes only after the VM was seen gone.
+    for (const t of attempts.tries.filter((t) => t !== attempts.success)) expect(t.status, report).toBe(3);
+    if (attempts.success) {
+      expect(deathAt, report).toBeDefined();
+      expect(deathAt!, report).toBeLessThan(attempts.success.startedAt);
+      expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
+    } else {
+      expect(deathAt, report).toBeUndefined();
+    }
   });
 });
