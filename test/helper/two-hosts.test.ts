@@ -20,7 +20,7 @@ import { cliAsync, DeltaWatcher, FifoWatchdog, logTimeMs, Reaper, sleep, startSu
  * landed, and the test brackets the landing between two of its own reads.
  */
 
-const N = 100; // io timeout, ms: host_dead is a few seconds
+const N = 200; // io timeout, ms: host_dead is a few seconds (100 ms made joins and renewals time out on a busy 2-core machine)
 const W = 500; // host 1's watchdog fire timeout when it has one
 const VM = '5b3c8f1e-2a4d-4e6f-8a9b-0c1d2e3f4a5b';
 
@@ -33,17 +33,21 @@ const openTimeouts: string[] = [];
 
 let reaper: Reaper;
 const helpers: HelperProcess[] = [];
+/** How each helper process ended (for failure reports). */
+const helperExits: string[] = [];
 let clusters: Cluster[] = [];
 
 afterEach(async (context) => {
   // Helper logs on failure: what each host saw and did.
   if (context.task.result?.state === 'fail') {
     for (const h of helpers) process.stderr.write(`--- host ${h.hostId} log (last lines) ---\n${tailOf(h, 60)}\n`);
+    process.stderr.write(`helper exits:\n${helperExits.join('\n')}\n`);
   }
   if (openTimeouts.length > 0) process.stderr.write(`lease area opens that timed out in this test (retried): ${openTimeouts.length}\n${openTimeouts.join('\n')}\n`);
   openTimeouts.splice(0);
   await reaper?.reap();
   helpers.splice(0);
+  helperExits.splice(0);
   for (const c of clusters) c.remove();
   clusters = [];
 });
@@ -59,6 +63,10 @@ async function helperOn(cluster: Cluster, hostId: number, options: HelperOptions
   const helper = await startHelper(cluster, hostId, options);
   reaper.track(helper.process.pid);
   helpers.push(helper);
+  const started = Date.now();
+  let stderr = '';
+  helper.process.stderr!.on('data', (chunk: string) => void (stderr += chunk));
+  helper.process.once('exit', (code, signal) => helperExits.push(`host ${hostId} helper (pid ${helper.process.pid}) exited ${code ?? signal} ${Date.now() - started} ms after ready; stderr: ${stderr.slice(-2000)}`));
   return helper;
 }
 
@@ -106,7 +114,7 @@ async function acquireLoop(helper: HelperProcess, lease: string, untilMs: number
     }
     tries.push(result);
     if (result.status === 0) return { tries, success: result };
-    await sleep(20);
+    await sleep(100); // each attempt is a node process: leave the helpers some CPU
   }
   return { tries, success: undefined };
 }
@@ -161,11 +169,17 @@ async function vmOnHost1(cluster: Cluster, host1Options: HelperOptions, host2Opt
   return { cluster, host1, host2, lease, supervisor, childPid };
 }
 
+/** Watches host 1's delta record until it has seen a renewal land between two of its reads. */
+async function watchHost1(cluster: Cluster): Promise<DeltaWatcher> {
+  const watcher = new DeltaWatcher(cluster.lockspacePath, 1);
+  reaper.onCleanup(() => watcher.stop());
+  await waitUntil(() => watcher.changes.length >= 2, 10_000, "a renewal of host 1's delta lease");
+  return watcher;
+}
+
 /** Kills host 1 whole at once, as a watchdog reset would (helper, supervisor, VM); watches its delta record from before. */
 async function killHost1(world: World): Promise<{ killedAt: number; watcher: DeltaWatcher }> {
-  const watcher = new DeltaWatcher(world.cluster.lockspacePath, 1);
-  reaper.onCleanup(() => watcher.stop());
-  await sleep(300);
+  const watcher = await watchHost1(world.cluster);
   const pids = [world.host1.process.pid!, world.supervisor.pid!, world.childPid];
   const killedAt = Date.now();
   for (const pid of pids) process.kill(pid, 'SIGKILL');
@@ -209,10 +223,12 @@ async function expectTakeoverAfterHostDead(world: World, hostDead: number): Prom
   for (const t of refused) {
     expect(t.status, report).toBe(3);
     expect(t.stderr, report).toMatch(holderOfHost1);
-    const possible = /takeover possible (\S+Z)/.exec(t.stderr)?.[1];
+    const [, since, possible] = / since (\S+Z); takeover possible (\S+Z)/.exec(t.stderr) ?? [];
     expect(possible, report).toBeDefined();
-    // The announced takeover time is itself no earlier than host_dead after the landing (a few ms of rounding).
-    expect(Date.parse(possible!), report).toBeGreaterThanOrEqual(bound - 5);
+    // The announced takeover time is host_dead after the value host 2 had seen (ms rounding), and
+    // once that value is host 1's last renewal, no earlier than host_dead after it landed.
+    expect(Date.parse(possible!) - Date.parse(since!), report).toBeGreaterThanOrEqual(hostDead - 2);
+    if (Date.parse(since!) >= last.landedAfter) expect(Date.parse(possible!), report).toBeGreaterThanOrEqual(bound - 5);
   }
   const vm2 = JSON.parse(host2.cli(['status', '--json']).stdout).vms[0];
   expect(vm2.leases[0]).toMatchObject({ state: 'held', lver: 2 });
@@ -323,9 +339,7 @@ describe('two helpers on one lease file', () => {
     const world = await vmOnHost1(clusters[0]!, { watchdog: { device: fifo.path, fireTimeoutMs: W } }, { watchdog: null });
     const { host1, host2, lease, supervisor, childPid, cluster } = world;
     const hostDead = hostDeadMs(W, false)!;
-    const watcher = new DeltaWatcher(cluster.lockspacePath, 1);
-    reaper.onCleanup(() => watcher.stop());
-    await sleep(300);
+    const watcher = await watchHost1(cluster);
 
     // Nothing of host 1's helper runs any more: no renewal, no deadline, no SIGTERM, no watchdog pet
     // (the FIFO here resets nothing: the supervisor's own deadline is what must stop the VM).
