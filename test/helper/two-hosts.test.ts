@@ -125,7 +125,10 @@ function describeTries(tries: readonly TimedResult[], origin: number): string {
 
 /** host_dead as host 2 computes it: N and W the larger of its own and host 1's published values. */
 function hostDeadMs(host1Watchdog: number, takeoverWithoutWatchdog: boolean, host2Watchdog = 0): number | undefined {
-  return hostDeadAfterMs({ own: deriveTiming(N, host2Watchdog), ownerIoTimeoutMs: N, ownerWatchdogFireTimeoutMs: host1Watchdog, takeoverWithoutWatchdog });
+  const dead = hostDeadAfterMs({ own: deriveTiming(N, host2Watchdog), ownerIoTimeoutMs: N, ownerWatchdogFireTimeoutMs: host1Watchdog, takeoverWithoutWatchdog });
+  // Not only what the build computes: SPEC section 3's floor, 8N + W + a margin of at least 1 s.
+  if (dead !== undefined) expect(dead).toBeGreaterThanOrEqual(8 * N + Math.max(host1Watchdog, host2Watchdog) + 1_000);
+  return dead;
 }
 
 /** `vmlease dump --json` of a lease string's area (LS:RES:PATH:OFFSET). */
@@ -347,8 +350,17 @@ describe('two helpers on one lease file', () => {
     process.kill(host1.process.pid!, 'SIGSTOP');
     let supervisorExitAt = 0;
     const supervisorExit = exitOf(supervisor).then((exit) => ((supervisorExitAt = Date.now()), exit));
-    const [deathAt, attempts] = await Promise.all([goneAt(childPid, 30_000), acquireLoop(host2, lease, stoppedAt + hostDead + 20_000)]);
-    const exit = await supervisorExit;
+    // When the VM's command is first seen gone (an upper bound on its death).
+    let deathAt: number | undefined;
+    const deathWatch = setInterval(() => {
+      if (deathAt === undefined && !alive(childPid)) deathAt = Date.now();
+    }, 5);
+    reaper.onCleanup(() => clearInterval(deathWatch));
+    const attempts = await acquireLoop(host2, lease, stoppedAt + hostDead + 20_000);
+    clearInterval(deathWatch);
+    const stillRunningAtTakeover = deathAt === undefined;
+    // Only for the report: a VM still running here is already a failure.
+    const exit = await Promise.race([supervisorExit, sleep(3_000).then(() => ({ code: null, signal: null, note: 'still running 3 s after the takeover' }))]);
     watcher.poll();
     watcher.stop();
     const last = watcher.last;
@@ -357,7 +369,7 @@ describe('two helpers on one lease file', () => {
     const rel = (t: number) => `${t - last.landedAfter} ms`;
     const report = [
       `host_dead ${hostDead} ms; from host 1's last renewal landing (${last.landedAfter - stoppedAt} ms from SIGSTOP):`,
-      `  VM command seen dead by ${rel(deathAt)}, supervisor exited at ${rel(supervisorExitAt)} (${JSON.stringify(exit)})`,
+      `  VM command seen dead by ${deathAt === undefined ? 'never' : rel(deathAt)}, supervisor exited at ${supervisorExitAt ? rel(supervisorExitAt) : "never"} (${JSON.stringify(exit)})`,
       `  host 2's successful attempt started at ${attempts.success ? rel(attempts.success.startedAt) : '-'}, acquired (log) at ${acquired ? rel(logTimeMs(acquired)) : '-'}`,
       `supervisor output:\n${output}`,
       `attempts (ms from SIGSTOP):\n${describeTries(attempts.tries, stoppedAt)}`,
@@ -369,7 +381,9 @@ describe('two helpers on one lease file', () => {
     expect(attempts.success, report).toBeDefined();
     expect(acquired, report).toBeDefined();
     // The VM's command was gone before host 2's successful attempt even started.
-    expect(deathAt, report).toBeLessThan(attempts.success!.startedAt);
+    expect(stillRunningAtTakeover, `host 2 took the lease while host 1's VM still ran\n${report}`).toBe(false);
+    expect(deathAt!, report).toBeLessThan(attempts.success!.startedAt);
+    expect(supervisorExitAt, report).toBeGreaterThan(0);
     expect(supervisorExitAt, report).toBeLessThan(logTimeMs(acquired!));
     // And host 2 waited for host_dead all the same.
     expect(logTimeMs(acquired!), report).toBeGreaterThanOrEqual(last.landedAfter + hostDead);
