@@ -40,6 +40,8 @@ export const QUEUE_DEPTH_MAX_DEFAULT = 64;
 /** Room for two 2000-host areas with 4096-byte sectors (2001 sectors each), rounded up. */
 export const ARENA_BYTES_DEFAULT = 32 * 1024 * 1024;
 export const IO_TIMEOUT_MS_LIMIT = 600_000;
+/** A worker thread that has not even started its open after this is given up (start-up is not storage I/O, so not bound by N). */
+export const WORKER_START_TIMEOUT_MS = 10_000;
 /** The smallest sector size; alignment when the device does not tell (tmpfs, NFS). */
 const ALIGNMENT_MIN = 512;
 
@@ -145,7 +147,12 @@ export class DirectStorage {
       const onError = (error: Error): void => give(new StorageError(StorageErrorCode.workerDied, path, `I/O worker failed while opening: ${error.message}`));
       const onExit = (code: number): void => give(new StorageError(StorageErrorCode.workerDied, path, `I/O worker exited while opening (code ${code})`));
       const onMessage = (message: FromWorker): void => {
-        if (message.type === 'opened') {
+        if (message.type === 'started') {
+          // Thread start-up is not storage I/O (it can take longer than a test-sized N on a busy
+          // machine): the io deadline covers the open itself, from the worker's word that it begins.
+          clearTimeout(timer);
+          timer = setTimeout(() => give(new StorageError(StorageErrorCode.ioTimeout, path, `open did not complete within ${ioTimeoutMs} ms`)), ioTimeoutMs);
+        } else if (message.type === 'opened') {
           stopListening();
           resolve(message.info);
         } else if (message.type === 'open-failed') {
@@ -154,7 +161,10 @@ export class DirectStorage {
           give(new StorageError(StorageErrorCode.workerDied, path, `unexpected message ${message.type} while opening`));
         }
       };
-      const timer = setTimeout(() => give(new StorageError(StorageErrorCode.ioTimeout, path, `open did not complete within ${ioTimeoutMs} ms`)), ioTimeoutMs);
+      let timer = setTimeout(
+        () => give(new StorageError(StorageErrorCode.workerDied, path, `I/O worker did not start within ${Math.max(ioTimeoutMs, WORKER_START_TIMEOUT_MS)} ms`)),
+        Math.max(ioTimeoutMs, WORKER_START_TIMEOUT_MS),
+      );
       worker.on('error', onError);
       worker.on('exit', onExit);
       worker.on('message', onMessage);

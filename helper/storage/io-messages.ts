@@ -52,6 +52,8 @@ export interface IoRequest {
 export type ToWorker = IoRequest | { readonly type: 'close' };
 
 export type FromWorker =
+  /** The worker has loaded and is about to open: the open's io deadline starts here, not at thread start-up. */
+  | { readonly type: 'started' }
   | { readonly type: 'opened'; readonly info: StorageInfo }
   | { readonly type: 'open-failed'; readonly code: string; readonly message: string; readonly notStorage: boolean }
   | { readonly type: 'done'; readonly id: number; readonly bytes: number }

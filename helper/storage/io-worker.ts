@@ -116,4 +116,5 @@ port.on('message', (message: ToWorker) => {
   port.close();
 });
 
+post({ type: 'started' });
 open();

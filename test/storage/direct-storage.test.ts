@@ -182,7 +182,14 @@ describe('the I/O worker', () => {
     const worker = new Worker(new URL('../../dist/helper/storage/io-worker.js', import.meta.url), {
       workerData: { path: join(dir.path, 'w.img'), writable: true, create: true, noFollow: false, memory, control },
     });
-    const opened = await new Promise<{ type: string }>((resolve) => worker.once('message', resolve));
+    const messages: { type: string }[] = [];
+    const opened = await new Promise<{ type: string }>((resolve) =>
+      worker.on('message', (m: { type: string }) => {
+        messages.push(m);
+        if (m.type !== 'started') resolve(m);
+      }),
+    );
+    expect(messages.map((m) => m.type)).toEqual(['started', 'opened']);
     expect(opened.type).toBe('opened');
     new Int32Array(control)[0] = 1; // queued
     const failure = new Promise<Error>((resolve) => worker.once('error', resolve));
