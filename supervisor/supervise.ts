@@ -37,7 +37,7 @@ const STORAGE_CODES = new Set(['LEASE_ACQUIRE_STORAGE', 'LEASE_NOT_AREA', 'LEASE
 export function exitStatusOf(error: unknown): number {
   if (error instanceof HelperRequestError) {
     if (BUSY_CODES.has(error.code)) return EXIT.busy;
-    if (STORAGE_CODES.has(error.code)) return EXIT.storage;
+    if (STORAGE_CODES.has(error.code) || error.code.startsWith('STORAGE_') || error.code.startsWith('FORMAT_')) return EXIT.storage;
     return EXIT.refused;
   }
   return EXIT.error;
@@ -95,7 +95,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
  * time) and claim the leases. Only the incarnation that granted them counts:
  * a helper that came back as another incarnation has not kept our leases.
  */
-async function reconnect(options: SuperviseOptions, incarnation: string): Promise<{ channel: HelperChannel; granted: GrantedStatement }> {
+async function reconnect(options: SuperviseOptions, incarnation: string, child: ChildProcess): Promise<{ channel: HelperChannel; granted: GrantedStatement }> {
   const channel = await HelperChannel.open(options.runDir);
   if (channel.incarnation !== incarnation) {
     channel.close();
@@ -103,7 +103,10 @@ async function reconnect(options: SuperviseOptions, incarnation: string): Promis
   }
   try {
     await channel.bind(options.vm);
-    return { channel, granted: await channel.claim() };
+    const granted = await channel.claim();
+    // The helper may have died before it recorded our child: report it again (the same child is accepted).
+    if (child.pid !== undefined) await channel.reportChild(child.pid, startTimeOf(child.pid));
+    return { channel, granted };
   } catch (error) {
     channel.close();
     throw error;
@@ -117,7 +120,9 @@ function runChild(first: HelperChannel, granted: GrantedStatement, options: Supe
     let fencedReason: string | undefined;
     let deadlineTimer: NodeJS.Timeout | undefined;
     // The child dies with us even on SIGKILL; spawned from the main thread (PR_SET_PDEATHSIG is per thread).
-    const child: ChildProcess = spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', ...options.command], { stdio: 'inherit' });
+    // It leads a session of its own: the helper counts the processes of that session (with the VM's uid)
+    // as the VM's, so another VM started from the same shell is never mistaken for this one.
+    const child: ChildProcess = spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', ...options.command], { stdio: 'inherit', detached: true });
     const fence = (reason: string) => {
       if (fencedReason !== undefined) return;
       fencedReason = reason;
@@ -138,7 +143,7 @@ function runChild(first: HelperChannel, granted: GrantedStatement, options: Supe
     };
     const retry = () => {
       if (exited || fencedReason !== undefined) return;
-      reconnect(options, incarnation).then(
+      reconnect(options, incarnation, child).then(
         (next) => {
           channel = next.channel;
           armDeadline(next.granted.validUntilMs);
@@ -156,7 +161,11 @@ function runChild(first: HelperChannel, granted: GrantedStatement, options: Supe
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, forward(signal));
     child.once('spawn', () => {
-      channel.reportChild(child.pid!, startTimeOf(child.pid!)).catch((error: unknown) => fence(`the helper refused our child: ${describeFailure(error)}`));
+      channel.reportChild(child.pid!, startTimeOf(child.pid!)).catch((error: unknown) => {
+        // A helper that went away is not a refusal: the reconnection reports the child again.
+        if (error instanceof ChannelError) return;
+        fence(`the helper refused our child: ${describeFailure(error)}`);
+      });
     });
     child.once('error', (error) => {
       exited = true;

@@ -1,3 +1,5 @@
+import { FormatError } from '../format/index.js';
+import { StorageError } from '../storage/index.js';
 /**
  * An expected failure of a helper request, with a stable code (tests and
  * scripts match on it) and a kind that the command line maps to its exit
@@ -16,4 +18,16 @@ export class HelperError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Expected failures from the storage and format layers, as helper errors of
+ * kind 'storage' (exit 5), so a hung or broken lease device is reported as
+ * what it is rather than as an internal error. Anything else is returned as is.
+ */
+export function asHelperError(error: unknown): unknown {
+  if (error instanceof HelperError) return error;
+  if (error instanceof StorageError) return new HelperError(error.code, 'storage', error.message);
+  if (error instanceof FormatError) return new HelperError(error.code, 'storage', error.message);
+  return error;
 }

@@ -5,6 +5,7 @@ import { stillRunning, type ProcessRef, type VmProcessControl } from '../vms/vm-
 import { HelperError } from './helper-error.js';
 import type { Logger } from './log.js';
 import type { HelperState } from './state-file.js';
+import { vmSessions } from '../vms/vm.js';
 
 /**
  * A helper starting where a previous one left state behind (it crashed, was
@@ -39,7 +40,9 @@ export function previousVmProcesses(state: HelperState, control: VmProcessContro
   for (const vm of state.vms) {
     for (const p of [vm.supervisor, vm.child]) {
       if (p && stillRunning(control, p)) alive.set(p.pid, p);
-      if (p) for (const q of control.sessionProcesses(vm.uid, p.sessionId)) alive.set(q.pid, q);
+    }
+    for (const sessionId of vmSessions(vm.supervisor ?? undefined, vm.child ?? undefined)) {
+      for (const q of control.sessionProcesses(vm.uid, sessionId)) alive.set(q.pid, q);
     }
   }
   return [...alive.values()];

@@ -41,7 +41,12 @@ export class Resource {
     private readonly onOutcome: (outcome: ResourceOutcome) => void = () => undefined,
   ) {
     const delta = lockspace.engine;
-    this.engine = new ResourceEngine(config, { ownerGone: (h, g, now) => delta.ownerGone(h, g, now), hostStatus: (h, now) => delta.hostStatus(h, now), ownLeaseValid: (g, now) => delta.ownLeaseValid(g, now) });
+    const ownerGone = (h: number, g: number, now: number) => {
+      const gone = delta.ownerGone(h, g, now);
+      if (gone) this.noteTakeoverWithoutWatchdog(h, g, now);
+      return gone;
+    };
+    this.engine = new ResourceEngine(config, { ownerGone, hostStatus: (h, now) => delta.hostStatus(h, now), ownLeaseValid: (g, now) => delta.ownLeaseValid(g, now) });
     this.driver = new EngineDriver(
       {
         step: (event) => this.engine.step(event),
@@ -56,7 +61,25 @@ export class Resource {
     );
   }
 
+  /**
+   * Hosts whose lease the last acquire could take only because this host
+   * allows takeover from a host without a watchdog (they were DEAD on timing
+   * alone, publishing watchdog 0): the caller logs each as a warning.
+   */
+  takeoversWithoutWatchdog(): number[] {
+    return [...this.withoutWatchdog];
+  }
+
+  private readonly withoutWatchdog = new Set<number>();
+
+  private noteTakeoverWithoutWatchdog(hostId: number, generation: number, nowMs: number): void {
+    const status = this.lockspace.engine.hostStatus(hostId, nowMs);
+    const record = status.record;
+    if (record && record.generation === generation && record.timestampMs !== 0 && status.state === 'DEAD' && record.ownerWatchdogFireTimeoutMs === 0) this.withoutWatchdog.add(hostId);
+  }
+
   acquire(mode: LeaseMode): Promise<AcquireResult> {
+    this.withoutWatchdog.clear();
     const generation = this.lockspace.engine.generation;
     if (generation === undefined) {
       return Promise.resolve({ type: 'acquire-failed', code: 'not-free', reason: 'the lockspace is not joined', resolving: false });

@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws';
 import { parseAdminRequest, type AdminReply, type AdminRequest } from '../../protocol/admin-messages.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import type { Logger } from '../daemon/log.js';
-import { HelperError } from '../daemon/helper-error.js';
+import { asHelperError, HelperError } from '../daemon/helper-error.js';
 import { RateLimit } from './rate-limit.js';
 import type { PeerCredentials } from './unix-ws-server.js';
 
@@ -44,7 +44,8 @@ export function serveAdminSession(ws: WebSocket, peer: PeerCredentials, handle: 
     busy = true;
     handle(request, peer).then(
       (result) => send({ type: 'reply', seq: request.seq, ok: true, result }),
-      (error: unknown) => {
+      (thrown: unknown) => {
+        const error = asHelperError(thrown);
         // A broken assertion is a bug: crash loudly rather than serve on in an unknown state.
         if (error instanceof AssertionError) setImmediate(() => { throw error; });
         if (!(error instanceof HelperError)) log.error({ msg: 'admin.request-crashed', type: request.type, reason: (error as Error).stack ?? String(error) });

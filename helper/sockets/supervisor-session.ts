@@ -6,7 +6,7 @@ import { ProtocolError } from '../../protocol/errors.js';
 import { RequestSequence } from '../../protocol/request-sequence.js';
 import type { GrantedStatement, Signed } from '../../protocol/statements.js';
 import { parseSupervisorRequest, type SupervisorRequest, type SupervisorRequestType } from '../../protocol/supervisor-requests.js';
-import { HelperError } from '../daemon/helper-error.js';
+import { asHelperError, HelperError } from '../daemon/helper-error.js';
 import type { Logger } from '../daemon/log.js';
 import type { Vm, VmSessionLink } from '../vms/vm.js';
 import type { VmService } from '../vms/vm-service.js';
@@ -31,7 +31,8 @@ export const REQUEST_TABLE: Readonly<Record<SupervisorRequestType, readonly Sess
   bind: ['greeted'],
   acquire: ['bound'],
   claim: ['bound'],
-  'report-child': ['holding'],
+  // Again while running: a supervisor reconnecting after a helper restart reports its child once more.
+  'report-child': ['holding', 'running'],
   release: ['holding', 'running'],
   inquire: ['bound', 'holding', 'running'],
 };
@@ -118,8 +119,9 @@ export class SupervisorSession implements VmSessionLink {
       if (request.type === 'hello') return this.hello(request.nonce);
       const result = await this.handle(request);
       this.send({ type: 'reply', seq: request.seq, ok: true, result });
-    } catch (error) {
-      if (error instanceof AssertionError) throw error;
+    } catch (thrown) {
+      if (thrown instanceof AssertionError) throw thrown;
+      const error = asHelperError(thrown);
       if (!(error instanceof HelperError)) {
         this.log.error({ msg: 'session.request-crashed', type: request.type, reason: (error as Error).stack ?? String(error) });
         return this.end('INTERNAL', 'internal error');
@@ -199,6 +201,9 @@ export class SupervisorSession implements VmSessionLink {
 
   private reportChild(pid: number, startTime: string): void {
     const vm = this.boundVm();
+    if (vm.child && (vm.child.pid !== pid || vm.child.startTime !== startTime)) {
+      throw new HelperError('IDENTITY_CHILD_CHANGED', 'refused', `VM ${vm.uuid} already runs child ${vm.child.pid}; a second child is not accepted`);
+    }
     const child = this.context.control.describe(pid);
     if (!child || child.startTime !== startTime) throw new HelperError('IDENTITY_CHILD_GONE', 'refused', `pid ${pid} with start time ${startTime} is not running`);
     if (child.ppid !== this.peer.pid) throw new HelperError('IDENTITY_CHILD_PARENT', 'refused', `pid ${pid} is not a child of the supervisor (its parent is ${child.ppid})`);

@@ -65,6 +65,9 @@ export class HostLease {
         this.lver = outcome.lver;
         this.mode = mode;
         this.log.info({ msg: 'lease.acquired', lease: this.label, lver: outcome.lver, mode });
+        for (const hostId of this.resource.takeoversWithoutWatchdog()) {
+          this.log.warn({ msg: 'lease.takeover-without-watchdog', lease: this.label, fromHostId: hostId, reason: `host ${hostId} runs without a watchdog and was taken over on timing alone (takeoverWithoutWatchdog is set)` });
+        }
         return { acquired: true as const, lver: outcome.lver };
       }
       if (outcome.type === 'busy') {

@@ -59,10 +59,23 @@ export class Vm {
     for (const p of [this.supervisor, this.child]) {
       if (p && stillRunning(control, p)) alive.set(p.pid, p);
     }
-    const sessions = new Set([this.supervisor?.sessionId, this.child?.sessionId].filter((s): s is number => s !== undefined));
+    const sessions = new Set(vmSessions(this.supervisor, this.child));
     for (const sessionId of sessions) {
       for (const p of control.sessionProcesses(this.uid, sessionId)) alive.set(p.pid, p);
     }
     return [...alive.values()];
   }
+}
+
+/**
+ * The sessions whose processes (with the VM's uid) belong to the VM: the
+ * child's, and the supervisor's only when the supervisor leads it (as under
+ * libvirt). A supervisor started from a shell shares the shell's session
+ * with whatever else that shell started, possibly other VMs of the same uid.
+ */
+export function vmSessions(supervisor: SessionProcessRef | undefined, child: SessionProcessRef | undefined): number[] {
+  const sessions: number[] = [];
+  if (child) sessions.push(child.sessionId);
+  if (supervisor && supervisor.sessionId === supervisor.pid && !sessions.includes(supervisor.sessionId)) sessions.push(supervisor.sessionId);
+  return sessions;
 }

@@ -25,7 +25,6 @@ const W = 500; // host 1's watchdog fire timeout when it has one
 const VM = '5b3c8f1e-2a4d-4e6f-8a9b-0c1d2e3f4a5b';
 
 /** Whether this build keeps the helper's state across a restart (SPEC section 3). */
-const RESTART_PERSISTENCE = existsSync(new URL('../../dist/helper/daemon/state-file.js', import.meta.url));
 
 /** Opening a lease area timed out (the I/O worker's start-up counts against N): a known flake, not a refusal. */
 const OPEN_TIMEOUT = /open did not complete within \d+ ms/;
@@ -406,9 +405,7 @@ describe('two helpers on one lease file', () => {
     expect(vm2.leases[0], after).toMatchObject({ state: 'held', lver: 2 });
     expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
   });
-  // Restart persistence (SPEC section 3, "Helper restart") is being written in parallel: this runs
-  // once the build keeps the helper's state file, and is skipped on a build without one.
-  it.skipIf(!RESTART_PERSISTENCE)("host 1's helper restarted (SIGKILL, start again) while its VM runs: host 2 never gets the lease while that VM runs", { timeout: 120_000 }, async () => {
+  it("host 1's helper restarted (SIGKILL, start again) while its VM runs: host 2 never gets the lease while that VM runs", { timeout: 120_000 }, async () => {
     const fifo = new FifoWatchdog(join(newScenario().cluster.dir, 'host-1'));
     reaper.onCleanup(() => fifo.close());
     const host1Options: HelperOptions = { watchdog: { device: fifo.path, fireTimeoutMs: W } };
