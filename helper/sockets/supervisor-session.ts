@@ -105,13 +105,15 @@ export class SupervisorSession implements VmSessionLink {
       if (error instanceof ProtocolError) return this.end(error.code, error.reason);
       throw error;
     }
-    if (!REQUEST_TABLE[request.type].includes(this.state)) return this.end('SESSION_BAD_STATE', `${request.type} is not allowed while ${this.state}`);
     // One request at a time, in order: a slow acquire delays this session only.
     this.queue = this.queue.then(() => this.serve(request));
   }
 
   private async serve(request: SupervisorRequest): Promise<void> {
     if (this.state === 'closed') return;
+    // Judged in the state the requests before it left, not the one it arrived in: a request
+    // pipelined behind another (report-child behind release) must not run in a state it is not allowed in.
+    if (!REQUEST_TABLE[request.type].includes(this.state)) return this.end('SESSION_BAD_STATE', `${request.type} is not allowed while ${this.state}`);
     try {
       if (request.type === 'hello') return this.hello(request.nonce);
       const result = await this.handle(request);
