@@ -202,6 +202,8 @@ export class SupervisorSession implements VmSessionLink {
     if (!child || child.startTime !== startTime) throw new HelperError('IDENTITY_CHILD_GONE', 'refused', `pid ${pid} with start time ${startTime} is not running`);
     if (child.ppid !== this.peer.pid) throw new HelperError('IDENTITY_CHILD_PARENT', 'refused', `pid ${pid} is not a child of the supervisor (its parent is ${child.ppid})`);
     if (child.uid !== vm.uid || child.uid === 0) throw new HelperError('IDENTITY_CHILD_UID', 'refused', `pid ${pid} runs as uid ${child.uid}, not the VM's uid ${vm.uid}`);
+    // A setuid program the supervisor started keeps the VM's real uid but runs as root: not the VM.
+    if (child.euid !== vm.uid) throw new HelperError('IDENTITY_CHILD_UID', 'refused', `pid ${pid} runs with effective uid ${child.euid}, not the VM's uid ${vm.uid}`);
     vm.child = { pid, startTime, uid: child.uid, sessionId: child.sessionId };
     vm.state = 'running';
     this.state = 'running';
