@@ -34,14 +34,9 @@ beforeAll(async () => {
   mkdirSync(scratch, { mode: 0o755 });
   chmodSync(scratch, 0o755);
   helper = await startHelper(cluster, 1);
-  if (process.env.DEBUG_THREATS) {
-    helper.process.stderr!.on('data', (c: string) => console.log('HELPER STDERR', c));
-    helper.process.on("exit", (code, signal) => console.log("HELPER EXIT", code, signal, new Date().toISOString()));
-  }
 });
 
 afterAll(async () => {
-  if (process.env.DEBUG_THREATS) console.log(helper.process.exitCode, helper.process.signalCode, JSON.stringify(helper.lines.slice(-40), null, 0));
   for (const peer of peers) peer.kill();
   for (const victim of victims) if (victim.exitCode === null && victim.signalCode === null) victim.kill('SIGKILL');
   for (const fd of fifoHolders) closeSync(fd);
