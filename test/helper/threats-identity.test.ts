@@ -270,8 +270,10 @@ describe('reporting a pid that is not the VM\'s child: refused, never signalled'
     const peer = await newPeer();
     await holding(peer, 'a', vm, secret);
     peer.send('a', { type: 'report-child', seq: 4, pid: 1, startTime: startTimeOf(1) });
-    // pid 1 is never a child: the parser refuses it before the helper looks.
-    expect(goodbyeOf(await peer.untilClose('a'))).toMatchObject({ code: 'PROTO_BAD_SHAPE' });
+    // pid 1 is never a child: the parser refuses it before the helper looks (the peer may be stopped before it reads the goodbye).
+    expect(await helper.waitForLog('session.ended', 15_000, (l) => l.peerPid === peer.pid)).toMatchObject({ code: 'PROTO_BAD_SHAPE' });
+    const frames = (await peer.untilClose('a')).filter((f) => !(f.kind === 'message' && f.json?.type === 'statement'));
+    expect(frames.filter((f) => f.kind === 'message' && f.json?.type === 'reply')).toEqual([]);
     expect(await exitOf(peer.process)).toEqual({ code: null, signal: 'SIGTERM' });
     expect(helper.cli(['unregister', '--vm', vm]).status).toBe(0);
   });
