@@ -108,13 +108,15 @@ export class SupervisorSession implements VmSessionLink {
       if (error instanceof ProtocolError) return this.end(error.code, error.reason);
       throw error;
     }
-    if (!REQUEST_TABLE[request.type].includes(this.state)) return this.end('SESSION_BAD_STATE', `${request.type} is not allowed while ${this.state}`);
     // One request at a time, in order: a slow acquire delays this session only.
     this.queue = this.queue.then(() => this.serve(request));
   }
 
   private async serve(request: SupervisorRequest): Promise<void> {
     if (this.state === 'closed') return;
+    // Judged in the state the requests before it left, not the one it arrived in: a request
+    // pipelined behind another (report-child behind release) must not run in a state it is not allowed in.
+    if (!REQUEST_TABLE[request.type].includes(this.state)) return this.end('SESSION_BAD_STATE', `${request.type} is not allowed while ${this.state}`);
     try {
       if (request.type === 'hello') return this.hello(request.nonce);
       const result = await this.handle(request);
@@ -208,6 +210,8 @@ export class SupervisorSession implements VmSessionLink {
     if (!child || child.startTime !== startTime) throw new HelperError('IDENTITY_CHILD_GONE', 'refused', `pid ${pid} with start time ${startTime} is not running`);
     if (child.ppid !== this.peer.pid) throw new HelperError('IDENTITY_CHILD_PARENT', 'refused', `pid ${pid} is not a child of the supervisor (its parent is ${child.ppid})`);
     if (child.uid !== vm.uid || child.uid === 0) throw new HelperError('IDENTITY_CHILD_UID', 'refused', `pid ${pid} runs as uid ${child.uid}, not the VM's uid ${vm.uid}`);
+    // A setuid program the supervisor started keeps the VM's real uid but runs as root: not the VM.
+    if (child.euid !== vm.uid) throw new HelperError('IDENTITY_CHILD_UID', 'refused', `pid ${pid} runs with effective uid ${child.euid}, not the VM's uid ${vm.uid}`);
     vm.child = { pid, startTime, uid: child.uid, sessionId: child.sessionId };
     vm.state = 'running';
     this.state = 'running';

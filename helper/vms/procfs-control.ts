@@ -7,7 +7,7 @@ export function procfsControl(table: ProcessTable): VmProcessControl {
     describe(pid) {
       const info = table.read(pid);
       if (!info || !isAlive(info)) return undefined;
-      return { pid, startTime: info.startTime.toString(), uid: info.uid, sessionId: info.sessionId, ppid: info.ppid };
+      return { pid, startTime: info.startTime.toString(), uid: info.uid, euid: info.euid, sessionId: info.sessionId, ppid: info.ppid };
     },
     sessionProcesses(uid, sessionId): ProcessRef[] {
       return aliveVmProcesses(table, { uid, sessionId }).map((info) => ({ pid: info.pid, startTime: info.startTime.toString(), uid: info.uid }));

@@ -20,7 +20,7 @@ export type SignalResult = 'signalled' | 'gone' | 'mismatch';
 
 export interface VmProcessControl {
   /** The live process `pid` as the kernel describes it, or undefined when there is none (or only a zombie). */
-  describe(pid: number): (ProcessRef & { readonly sessionId: number; readonly ppid: number }) | undefined;
+  describe(pid: number): (ProcessRef & { readonly sessionId: number; readonly ppid: number; /** Effective uid: 0 for a setuid-root program. */ readonly euid: number }) | undefined;
   /** Live processes (not zombies; D state counts as alive) of this uid in this session. */
   sessionProcesses(uid: number, sessionId: number): ProcessRef[];
   /** Signals the process only if pid, start time and uid still match and uid is not 0. */

@@ -1,0 +1,200 @@
+/**
+ * Fuzzing the admin request decoder (parseAdminRequest): thousands of seeded
+ * random and mutated inputs. Whatever comes in, the result is either a
+ * ProtocolError with a known code or a request of the exact shape (every
+ * field checked again here, independently of the parser). Set
+ * ADMIN_FUZZ_SEED to replay a failure; the seed is in every failure message.
+ */
+import { describe, expect, it } from 'vitest';
+import { ADMIN_FRAME_BYTES_MAX, parseAdminRequest, type AdminRequest } from '../../dist/protocol/admin-messages.js';
+import { ProtocolError, ProtocolErrorCode } from '../../dist/protocol/errors.js';
+import { Rng } from '../../dist/test/sim/rng.js';
+
+const ITERATIONS = 5000;
+const CODES = new Set<string>(Object.values(ProtocolErrorCode));
+const seeds = [7, 0x5eed_ad31, Number(process.env.ADMIN_FUZZ_SEED ?? Date.now() % 0x1_0000_0000)];
+const VM = '0e5a1f0c-3b7d-4c59-9a2e-5d0f6b7c8d9e';
+const LEASE = { lockspace: 'cluster', resource: 'vm-1', path: '/var/lib/vmlease/leases/vm-1.res', offset: 1_048_576, mode: 'exclusive' };
+
+const corpus = [
+  { type: 'register', seq: 1, vm: VM, uid: 107, gid: 107, leases: [LEASE, { ...LEASE, resource: 'disk-2', offset: 0, mode: 'shared' }], acquire: true },
+  { type: 'register', seq: 3, vm: VM, uid: 65534, gid: 0, leases: [LEASE], acquire: false },
+  { type: 'unregister', seq: 2, vm: VM },
+  { type: 'status', seq: 1 },
+  { type: 'hosts', seq: 9, lockspace: 'cluster' },
+].map((r) => JSON.stringify(r));
+
+const PALETTE: unknown[] = [
+  null, true, false, 0, 1, -1, 1.5, 2 ** 32, 2 ** 32 - 1, 2 ** 32 - 2, 2 ** 53, Number.MAX_SAFE_INTEGER, 1e308, '', 'x', ' ', '\n', '\u0000', '\u007f', '\u0085',
+  'é', '"', '\\', '/', '/etc/passwd', 'relative/path', `/${'a'.repeat(5000)}`, 'A'.repeat(49), VM, VM.toUpperCase(), 'register', 'unregister', 'status', 'hosts',
+  'exclusive', 'shared', 'constructor', '__proto__', 'hasOwnProperty', [], [1], {}, { a: 1 }, LEASE, Array.from({ length: 65 }, () => LEASE),
+];
+const KEYS = ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'acquire', 'lockspace', 'resource', 'path', 'offset', 'mode', '__proto__', 'constructor', 'toString', 'extra'];
+
+function pick<T>(rng: Rng, items: readonly T[]): T {
+  return items[rng.int(0, items.length - 1)]!;
+}
+
+function byteMutation(rng: Rng, bytes: Buffer): Buffer {
+  const at = rng.int(0, bytes.length);
+  const end = rng.int(at, Math.min(bytes.length, at + 8));
+  switch (rng.int(0, 4)) {
+    case 0: return Buffer.concat([bytes.subarray(0, at), Buffer.from([rng.int(0, 255)]), bytes.subarray(at + 1)]);
+    case 1: return Buffer.concat([bytes.subarray(0, at), Buffer.from([rng.int(0, 255)]), bytes.subarray(at)]);
+    case 2: return Buffer.concat([bytes.subarray(0, at), bytes.subarray(end)]);
+    case 3: return Buffer.concat([bytes.subarray(0, end), bytes.subarray(at, end), bytes.subarray(end)]);
+    default: return bytes.subarray(0, at);
+  }
+}
+
+/** Replaces, adds or deletes one value somewhere inside the JSON tree. */
+function structuralMutation(rng: Rng, text: string): string {
+  const root = JSON.parse(text) as unknown;
+  const nodes: (Record<string, unknown> | unknown[])[] = [];
+  const collect = (v: unknown): void => {
+    if (typeof v === 'object' && v !== null) {
+      nodes.push(v as Record<string, unknown>);
+      Object.values(v).forEach(collect);
+    }
+  };
+  collect(root);
+  const node = pick(rng, nodes);
+  if (Array.isArray(node)) {
+    if (node.length > 0 && rng.chance(0.5)) node.splice(rng.int(0, node.length - 1), 1);
+    else node.push(structuredClone(pick(rng, PALETTE)));
+  } else {
+    const keys = Object.keys(node);
+    const action = rng.int(0, 2);
+    if (action === 0 && keys.length > 0) delete node[pick(rng, keys)];
+    else if (action === 1 && keys.length > 0) node[pick(rng, keys)] = structuredClone(pick(rng, PALETTE));
+    else Object.defineProperty(node, pick(rng, KEYS), { value: structuredClone(pick(rng, PALETTE)), enumerable: true, writable: true, configurable: true });
+  }
+  return JSON.stringify(root);
+}
+
+function randomText(rng: Rng): string {
+  const length = rng.int(0, 64);
+  let s = '';
+  for (let i = 0; i < length; i++) s += String.fromCharCode(rng.chance(0.8) ? rng.int(0x20, 0x7e) : rng.int(0, 0xffff));
+  return s;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const NAME = /^[\x21-\x7e]{1,48}$/;
+
+/** The exact shape of an accepted request, checked here without the parser's helpers. */
+function checkAccepted(request: AdminRequest, input: string | Buffer): void {
+  const seqOk = Number.isSafeInteger(request.seq) && request.seq >= 1;
+  expect(seqOk).toBe(true);
+  const raw = JSON.parse(typeof input === 'string' ? input : input.toString('utf8')) as Record<string, unknown>;
+  expect(raw).toEqual(request);
+  switch (request.type) {
+    case 'register':
+      expect(Object.keys(request).sort()).toEqual(['acquire', 'gid', 'leases', 'seq', 'type', 'uid', 'vm']);
+      expect(UUID.test(request.vm)).toBe(true);
+      for (const id of [request.uid, request.gid]) expect(Number.isSafeInteger(id) && id >= 0 && id <= 4_294_967_294).toBe(true);
+      expect(typeof request.acquire).toBe('boolean');
+      expect(request.leases.length).toBeLessThanOrEqual(64);
+      for (const lease of request.leases) {
+        expect(Object.keys(lease).sort()).toEqual(['lockspace', 'mode', 'offset', 'path', 'resource']);
+        expect(NAME.test(lease.lockspace) && NAME.test(lease.resource)).toBe(true);
+        expect(lease.path.startsWith('/') && !/[\p{Cc}\p{Cs}]/u.test(lease.path) && Buffer.byteLength(lease.path) <= 4096).toBe(true);
+        expect(Number.isSafeInteger(lease.offset) && lease.offset >= 0).toBe(true);
+        expect(['exclusive', 'shared']).toContain(lease.mode);
+      }
+      return;
+    case 'unregister':
+      expect(Object.keys(request).sort()).toEqual(['seq', 'type', 'vm']);
+      expect(UUID.test(request.vm)).toBe(true);
+      return;
+    case 'status':
+      expect(Object.keys(request).sort()).toEqual(['seq', 'type']);
+      return;
+    case 'hosts':
+      expect(Object.keys(request).sort()).toEqual(['lockspace', 'seq', 'type']);
+      expect(NAME.test(request.lockspace)).toBe(true);
+      return;
+    default:
+      throw new Error(`accepted an unknown type ${JSON.stringify((request as { type: unknown }).type)}`);
+  }
+}
+
+/** One input: a ProtocolError with a known code, or an exact request. Anything else fails with the seed. */
+function probe(seed: number, iteration: number, input: string | Buffer, isBinary = false): 'accepted' | 'refused' {
+  let request: AdminRequest;
+  try {
+    request = parseAdminRequest(input, isBinary);
+  } catch (error) {
+    if (!(error instanceof ProtocolError) || !CODES.has(error.code)) {
+      throw new Error(`seed ${seed} iteration ${iteration}: ${String(error)} for input ${JSON.stringify(String(input).slice(0, 300))}`, { cause: error });
+    }
+    return 'refused';
+  }
+  try {
+    checkAccepted(request, input);
+  } catch (error) {
+    throw new Error(`seed ${seed} iteration ${iteration}: accepted a bad request ${JSON.stringify(String(input).slice(0, 300))}: ${(error as Error).message}`, { cause: error });
+  }
+  return 'accepted';
+}
+
+describe('parseAdminRequest under fuzzing', () => {
+  for (const seed of seeds) {
+    it(`seed ${seed}: only ProtocolError or an exact request`, () => {
+      const rng = new Rng(seed);
+      const outcomes = { accepted: 0, refused: 0 };
+      for (let i = 0; i < ITERATIONS; i++) {
+        const base = pick(rng, corpus);
+        let input: string | Buffer;
+        switch (rng.int(0, 3)) {
+          case 0: {
+            let text = base;
+            for (let n = rng.int(1, 3); n > 0; n--) text = structuralMutation(rng, text);
+            input = text;
+            break;
+          }
+          case 1: {
+            let bytes: Buffer = Buffer.from(base);
+            for (let n = rng.int(1, 4); n > 0; n--) bytes = byteMutation(rng, bytes);
+            input = bytes;
+            break;
+          }
+          case 2:
+            input = JSON.stringify({ type: pick(rng, ['register', 'unregister', 'status', 'hosts', randomText(rng)]), seq: pick(rng, PALETTE), [pick(rng, KEYS)]: pick(rng, PALETTE) });
+            break;
+          default:
+            input = randomText(rng);
+        }
+        outcomes[probe(seed, i, input)]++;
+      }
+      // Both outcomes occur: the corpus is valid and the mutations reach the checks.
+      expect(outcomes.accepted).toBeGreaterThan(ITERATIONS / 50);
+      expect(outcomes.refused).toBeGreaterThan(ITERATIONS / 2);
+    });
+  }
+
+  it('every corpus entry parses to itself; binary, oversize and hostile edge cases are ProtocolErrors with the exact code', () => {
+    for (const text of corpus) expect(parseAdminRequest(text)).toEqual(JSON.parse(text));
+    const code = (input: string | Buffer, isBinary = false) => {
+      try {
+        parseAdminRequest(input, isBinary);
+        return 'accepted';
+      } catch (error) {
+        if (error instanceof ProtocolError) return error.code;
+        throw error;
+      }
+    };
+    expect(code(corpus[3]!, true)).toBe('PROTO_NOT_TEXT');
+    expect(code(Buffer.alloc(ADMIN_FRAME_BYTES_MAX + 1, 0x20))).toBe('PROTO_TOO_LARGE');
+    expect(code(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]))).toBe('PROTO_NOT_TEXT');
+    expect(code('\ufeff{"type":"status","seq":1}')).toBe('PROTO_NOT_JSON');
+    expect(code('['.repeat(200_000) + ']'.repeat(200_000))).toBe('PROTO_BAD_SHAPE');
+    expect(code('{"type":"status","seq":1,"__proto__":{"vm":1}}')).toBe('PROTO_BAD_SHAPE');
+    expect(code('{"type":"constructor","seq":1}')).toBe('PROTO_UNKNOWN_TYPE');
+    expect(code('{"type":"toString","seq":1}')).toBe('PROTO_UNKNOWN_TYPE');
+    expect(code('{"type":"status","seq":1,"type":"hosts"}')).toBe('PROTO_BAD_SHAPE');
+    expect(code(JSON.stringify({ ...JSON.parse(corpus[1]!), uid: 2 ** 32 - 1 }))).toBe('PROTO_BAD_SHAPE');
+    expect(code(JSON.stringify({ ...JSON.parse(corpus[1]!), leases: Array.from({ length: 65 }, (_, i) => ({ ...LEASE, offset: i * 1_048_576 })) }))).toBe('PROTO_BAD_SHAPE');
+    expect(code(JSON.stringify({ ...JSON.parse(corpus[1]!), leases: [{ ...LEASE, path: 'relative' }] }))).toBe('PROTO_BAD_SHAPE');
+  });
+});
