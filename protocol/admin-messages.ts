@@ -30,7 +30,7 @@ export interface LeaseLocationWire {
 }
 
 export type AdminRequest =
-  | { readonly type: 'register'; readonly seq: number; readonly vm: string; readonly uid: number; readonly gid: number; readonly leases: readonly LeaseLocationWire[]; readonly acquire: boolean }
+  | { readonly type: 'register'; readonly seq: number; readonly vm: string; readonly uid: number; readonly gid: number; readonly leases: readonly LeaseLocationWire[]; readonly acquire: boolean; readonly libvirtDomain: string | null }
   | { readonly type: 'unregister'; readonly seq: number; readonly vm: string }
   | { readonly type: 'status'; readonly seq: number }
   | { readonly type: 'hosts'; readonly seq: number; readonly lockspace: string }
@@ -55,6 +55,13 @@ export function uuidProblem(value: string): string | undefined {
   return UUID_PATTERN.test(value) ? undefined : `${JSON.stringify(value.slice(0, 64))} is not a lowercase canonical UUID`;
 }
 
+/** A libvirt domain name as it appears in /run/libvirt/qemu/NAME.pid: no '/', no leading '.', printable. */
+export const LIBVIRT_DOMAIN_PATTERN = /^[^/.\s][^/\s]{0,254}$/;
+
+function libvirtDomainName(value: unknown, where: string): string {
+  return text(value, where, { bytesMax: 255, pattern: LIBVIRT_DOMAIN_PATTERN, patternName: "a libvirt domain name (no '/', no leading '.')" });
+}
+
 function leaseOf(value: unknown, index: number): LeaseLocationWire {
   const where = `register.leases[${index}]`;
   const o = exactObject(value, where, ['lockspace', 'resource', 'path', 'offset', 'mode']);
@@ -74,7 +81,7 @@ function leasesOf(value: unknown): LeaseLocationWire[] {
 }
 
 const KEYS: Record<AdminRequest['type'], readonly string[]> = {
-  register: ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'acquire'],
+  register: ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'acquire', 'libvirtDomain'],
   unregister: ['type', 'seq', 'vm'],
   status: ['type', 'seq'],
   hosts: ['type', 'seq', 'lockspace'],
@@ -84,7 +91,7 @@ const KEYS: Record<AdminRequest['type'], readonly string[]> = {
 
 export function parseAdminRequest(data: FrameData, isBinary = false): AdminRequest {
   const value = decodeJsonFrame(data, ADMIN_FRAME_BYTES_MAX, isBinary);
-  const head = exactObject(value, 'request', ['type', 'seq'], ['vm', 'uid', 'gid', 'leases', 'acquire', 'lockspace', 'path', 'offset']);
+  const head = exactObject(value, 'request', ['type', 'seq'], ['vm', 'uid', 'gid', 'leases', 'acquire', 'libvirtDomain', 'lockspace', 'path', 'offset']);
   const type = head.type;
   if (typeof type !== 'string' || !Object.hasOwn(KEYS, type)) throw new ProtocolError(ProtocolErrorCode.unknownType, 'unknown admin request type');
   const kind = type as AdminRequest['type'];
@@ -92,7 +99,7 @@ export function parseAdminRequest(data: FrameData, isBinary = false): AdminReque
   const seq = requestSeq(o.seq, `${kind}.seq`);
   switch (kind) {
     case 'register':
-      return { type: kind, seq, vm: vmUuid(o.vm, 'register.vm'), uid: posixId(o.uid, 'register.uid'), gid: posixId(o.gid, 'register.gid'), leases: leasesOf(o.leases), acquire: boolean(o.acquire, 'register.acquire') };
+      return { type: kind, seq, vm: vmUuid(o.vm, 'register.vm'), uid: posixId(o.uid, 'register.uid'), gid: posixId(o.gid, 'register.gid'), leases: leasesOf(o.leases), acquire: boolean(o.acquire, 'register.acquire'), libvirtDomain: o.libvirtDomain === null ? null : libvirtDomainName(o.libvirtDomain, 'register.libvirtDomain') };
     case 'unregister':
       return { type: kind, seq, vm: vmUuid(o.vm, 'unregister.vm') };
     case 'status':

@@ -59,7 +59,7 @@ export const registerCommand: Command = {
   name: 'register',
   summary: 'register a VM and its leases with the helper (root)',
   usage: [
-    'usage: vmlease register --vm UUID --uid UID [--gid GID] --lease LS:RES:PATH:OFFSET[:shared] ... [--acquire] [--run-dir DIR] [--json]',
+    'usage: vmlease register --vm UUID --uid UID [--gid GID] --lease LS:RES:PATH:OFFSET[:shared] ... [--acquire] [--libvirt-domain NAME] [--run-dir DIR] [--json]',
     '',
     'Tells the running helper which leases VM UUID must hold and which uid its supervisor runs as.',
     'The helper checks every lease: below a lease root of its policy, no symlink, an initialised',
@@ -75,6 +75,8 @@ export const registerCommand: Command = {
     '  --lease L        LS:RES:PATH:OFFSET, ":shared" appended for a shared lease; repeat for more',
     '  --domain-xml F   (not available yet: the policy issue derives leases from libvirt XML)',
     '  --acquire        acquire the leases now; exit 3 if one is busy, naming its holder',
+    '  --libvirt-domain NAME  the supervisor is the process libvirt records in /run/libvirt/qemu/NAME.pid',
+    '                   (the libvirt hook gives this; no secret is issued then)',
     RUN_DIR_HELP,
     '  --json           print the result as JSON',
   ].join('\n'),
@@ -86,6 +88,7 @@ export const registerCommand: Command = {
       lease: { type: 'string', multiple: true },
       'domain-xml': { type: 'string' },
       acquire: { type: 'boolean' },
+      'libvirt-domain': { type: 'string' },
       'run-dir': { type: 'string' },
       json: { type: 'boolean' },
     }) as { values: Record<string, string | boolean | string[] | undefined> };
@@ -95,10 +98,19 @@ export const registerCommand: Command = {
     const uid = idOption(values.uid as string | undefined, '--uid');
     if (uid === undefined) throw new UsageError('--uid UID is required');
     const gid = idOption(values.gid as string | undefined, '--gid') ?? uid;
-    const result = await adminRequest((values['run-dir'] as string | undefined) ?? RUN_DIR_DEFAULT, { type: 'register', vm: vmOption(values.vm as string), uid, gid, leases, acquire: values.acquire === true });
+    const result = await adminRequest((values['run-dir'] as string | undefined) ?? RUN_DIR_DEFAULT, {
+      type: 'register',
+      vm: vmOption(values.vm as string),
+      uid,
+      gid,
+      leases,
+      acquire: values.acquire === true,
+      libvirtDomain: typeof values['libvirt-domain'] === 'string' ? values['libvirt-domain'] : null,
+    });
     return print(values.json === true, result, () => {
       const vm = result.vm as VmView;
-      return [`registered VM ${vm.uuid} (uid ${vm.uid}); supervisor secret in ${String(result.secretFile)}`, renderTable(['VM', 'LEASE', 'MODE', 'STATE', 'LVER', 'AREA'], leaseRows(vm))].join('\n');
+      const identity = result.secretFile === null ? `its supervisor is the pid libvirt records for domain ${String((result.vm as { libvirtDomain: string }).libvirtDomain)}` : `supervisor secret in ${String(result.secretFile)}`;
+      return [`registered VM ${vm.uuid} (uid ${vm.uid}); ${identity}`, renderTable(['VM', 'LEASE', 'MODE', 'STATE', 'LVER', 'AREA'], leaseRows(vm))].join('\n');
     });
   },
 };

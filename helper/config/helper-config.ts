@@ -34,12 +34,15 @@ export interface HelperConfig {
   readonly takeoverWithoutWatchdog: boolean;
   readonly lockspaces: readonly LockspaceConfig[];
   readonly policy: string;
+  /** Where libvirt records its domains' emulator pids (NAME.pid); a VM registered with its domain name is identified by it. */
+  readonly libvirtRunDir: string;
 }
 
 export const CONFIG_BYTES_MAX = 1024 * 1024;
 export const LOCKSPACES_MAX = 64;
 export const WATCHDOG_FIRE_TIMEOUT_MS_MAX = 3_600_000;
 export const RUN_DIR_DEFAULT = '/run/vmlease';
+export const LIBVIRT_RUN_DIR_DEFAULT = '/run/libvirt/qemu';
 
 function hostNameProblem(value: string): string | undefined {
   if (value.length === 0) return 'is empty';
@@ -93,6 +96,7 @@ export function parseHelperConfig(file: string, document: unknown, defaults: { h
     takeoverWithoutWatchdog: root.boolean('takeoverWithoutWatchdog', false),
     lockspaces: root.array('lockspaces', LOCKSPACES_MAX, lockspaceEntry),
     policy: root.string('policy', absolutePathProblem),
+    libvirtRunDir: root.string('libvirtRunDir', absolutePathProblem, LIBVIRT_RUN_DIR_DEFAULT),
   };
   root.done();
   refuseDuplicates(file, config.lockspaces);

@@ -16,8 +16,8 @@ export function adminHandler(daemon: HelperDaemon, clock: Clock) {
   return async (request: AdminRequest): Promise<Record<string, unknown>> => {
     switch (request.type) {
       case 'register': {
-        const { vm } = await daemon.vms.register({ vm: request.vm, uid: request.uid, gid: request.gid, leases: request.leases, acquire: request.acquire });
-        return { vm: describeVm(daemon, vm), secretFile: daemon.secretPath(vm) };
+        const { vm } = await daemon.vms.register({ vm: request.vm, uid: request.uid, gid: request.gid, leases: request.leases, acquire: request.acquire, libvirtDomain: request.libvirtDomain });
+        return { vm: describeVm(daemon, vm), secretFile: vm.libvirtDomain === null ? daemon.secretPath(vm) : null };
       }
       case 'unregister':
         return { vm: request.vm, ...(await daemon.vms.unregister(request.vm)) };
@@ -44,6 +44,7 @@ export function describeVm(daemon: HelperDaemon, vm: Vm): Record<string, unknown
     uuid: vm.uuid,
     uid: vm.uid,
     gid: vm.gid,
+    libvirtDomain: vm.libvirtDomain,
     state: vm.state,
     supervisorPid: vm.supervisor?.pid ?? null,
     childPid: vm.child?.pid ?? null,

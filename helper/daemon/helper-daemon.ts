@@ -8,6 +8,7 @@ import { fileBallotFloor, type Clock } from '../leases/index.js';
 import type { HostPolicy } from '../../policy/index.js';
 import { HelperError } from './helper-error.js';
 import { incarnationName } from './incarnation.js';
+import { readLibvirtPid } from './libvirt-pid.js';
 import { JoinedLockspace, type LockspaceIdentity } from './joined-lockspace.js';
 import type { Logger } from './log.js';
 import { prepareRunDir, runDirLayout, type RunDirLayout } from './run-dir.js';
@@ -65,6 +66,7 @@ export class HelperDaemon {
       control: deps.control,
       ballotFloor: (key) => fileBallotFloor(join(this.layout.ballotsDir, createHash('sha256').update(key).digest('hex').slice(0, 32))),
       writeSecret: (vm, secret) => this.writeSecret(vm, secret),
+      libvirtPid: (domain) => readLibvirtPid(join(config.libvirtRunDir, `${domain}.pid`)),
       removeSecret: (vm) => rmSync(this.secretPath(vm), { force: true }),
       randomBytes: random,
       persist: () => this.persist(),
@@ -112,6 +114,7 @@ export class HelperDaemon {
         held: vm.held.flatMap((l) => (l.lver === undefined || l.mode === undefined ? [] : [{ path: l.location.path, offset: l.location.offset, lver: l.lver, mode: l.mode }])),
         supervisor: vm.supervisor ?? null,
         child: vm.child ?? null,
+        libvirtDomain: vm.libvirtDomain,
         secretHash: vm.secretHash?.toString('hex') ?? null,
       })),
     };

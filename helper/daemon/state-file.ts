@@ -37,6 +37,7 @@ export interface PersistedVm {
   readonly held: readonly PersistedLease[];
   readonly supervisor: PersistedProcess | null;
   readonly child: PersistedProcess | null;
+  readonly libvirtDomain: string | null;
   /** SHA-256 (hex) of the one-time secret while unused, else null. */
   readonly secretHash: string | null;
 }
@@ -84,6 +85,7 @@ function checkVm(vm: unknown, path: string, index: number): void {
     const held = h as Record<string, unknown>;
     check(isText(held.path) && isInt(held.offset) && isInt(held.lver, 1) && (held.mode === 'exclusive' || held.mode === 'shared'), path, `vms[${index}].held is malformed`);
   }
+  check(o.libvirtDomain === null || (typeof o.libvirtDomain === 'string' && /^[^/.\s][^/\s]{0,254}$/.test(o.libvirtDomain)), path, `vms[${index}].libvirtDomain is malformed`);
   check(o.secretHash === null || (typeof o.secretHash === 'string' && /^[0-9a-f]{64}$/.test(o.secretHash)), path, `vms[${index}].secretHash is malformed`);
   checkProcess(o.supervisor, path, `vms[${index}].supervisor`);
   checkProcess(o.child, path, `vms[${index}].child`);

@@ -175,8 +175,13 @@ export class SupervisorSession implements VmSessionLink {
       if (known !== undefined && this.context.control.describe(known.pid)?.startTime === known.startTime) {
         throw new HelperError('IDENTITY_OTHER_SUPERVISOR', 'refused', `VM ${uuid} is bound to supervisor pid ${known.pid}, which still runs`);
       }
-      if (secret === undefined) throw new HelperError('SESSION_BAD_SECRET', 'refused', `VM ${uuid}: bind needs the one-time secret the helper issued at register`);
-      this.context.vms.useSecret(vm, Buffer.from(secret, 'base64url'));
+      if (vm.libvirtDomain !== null) {
+        // libvirt recorded this pid for the domain before it exec'd the emulator (our shim).
+        this.context.vms.checkLibvirtPid(vm, this.peer.pid);
+      } else {
+        if (secret === undefined) throw new HelperError('SESSION_BAD_SECRET', 'refused', `VM ${uuid}: bind needs the one-time secret the helper issued at register`);
+        this.context.vms.useSecret(vm, Buffer.from(secret, 'base64url'));
+      }
     }
     if (vm.session && vm.session !== this) vm.session.close('SESSION_REPLACED', 'the same supervisor bound again');
     vm.supervisor = me;

@@ -31,6 +31,8 @@ export interface VmServiceDeps {
   readonly log: Logger;
   readonly control: VmProcessControl;
   ballotFloor(leaseKey: string): BallotFloorStore;
+  /** The pid libvirt recorded for a domain's emulator (our supervisor), or undefined when there is none. */
+  libvirtPid(domain: string): number | undefined;
   /** Writes the one-time secret for a supervisor started without libvirt, readable by that uid only. */
   writeSecret(vm: Vm, secret: Buffer): void;
   removeSecret(vm: Vm): void;
@@ -45,6 +47,7 @@ export interface RegisterRequest {
   readonly gid: number;
   readonly leases: readonly LeaseLocation[];
   readonly acquire: boolean;
+  readonly libvirtDomain: string | null;
 }
 
 export const SECRET_BYTES = 32;
@@ -76,13 +79,16 @@ export class VmService {
     if (request.leases.length === 0) throw new HelperError('VM_NO_LEASES', 'refused', `VM ${request.vm}: no lease given`);
     this.refuseDuplicateLeases(request.leases);
     for (const location of request.leases) this.joinedLockspace(location.lockspace);
-    const vm = new Vm(request.vm, request.uid, request.gid, request.leases);
+    const vm = new Vm(request.vm, request.uid, request.gid, request.leases, request.libvirtDomain);
     const leases = await this.openLeases(vm);
     this.vms.set(vm.uuid, vm);
     this.bindLeases(vm, leases);
-    const secret = this.deps.randomBytes(SECRET_BYTES);
-    vm.secretHash = createHash('sha256').update(secret).digest();
-    this.deps.writeSecret(vm, secret);
+    // Without libvirt's recorded pid, the supervisor proves itself with a one-time secret.
+    if (vm.libvirtDomain === null) {
+      const secret = this.deps.randomBytes(SECRET_BYTES);
+      vm.secretHash = createHash('sha256').update(secret).digest();
+      this.deps.writeSecret(vm, secret);
+    }
     this.deps.log.info({ msg: 'vm.registered', vm: vm.uuid, uid: vm.uid, leases: vm.leases.map((l) => `${l.lockspace}:${l.resource}`) });
     if (request.acquire) {
       try {
@@ -117,7 +123,7 @@ export class VmService {
    * (the engine reads the area back and refuses a lease that is not ours).
    */
   async restore(saved: PersistedVm): Promise<Vm> {
-    const vm = new Vm(saved.uuid, saved.uid, saved.gid, saved.leases);
+    const vm = new Vm(saved.uuid, saved.uid, saved.gid, saved.leases, saved.libvirtDomain);
     vm.supervisor = saved.supervisor ?? undefined;
     vm.child = saved.child ?? undefined;
     vm.secretHash = saved.secretHash === null ? undefined : Buffer.from(saved.secretHash, 'hex');
@@ -141,6 +147,12 @@ export class VmService {
     const vm = this.vms.get(uuid);
     if (!vm) throw new HelperError('VM_UNKNOWN', 'refused', `VM ${uuid} is not registered on this host`);
     return vm;
+  }
+
+  /** Under libvirt: the pid libvirt recorded for the VM's domain must be the peer's. */
+  checkLibvirtPid(vm: Vm, peerPid: number): void {
+    const recorded = this.deps.libvirtPid(vm.libvirtDomain!);
+    if (recorded !== peerPid) throw new HelperError('IDENTITY_LIBVIRT_PID', 'refused', `VM ${vm.uuid}: libvirt recorded pid ${recorded ?? 'none'} for domain ${vm.libvirtDomain}, this peer is pid ${peerPid}`);
   }
 
   /** A one-time secret matches (and is used up), or the refusal. */

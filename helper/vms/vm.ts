@@ -43,6 +43,8 @@ export class Vm {
     readonly uid: number,
     readonly gid: number,
     readonly leases: readonly LeaseLocation[],
+    /** Under libvirt: the domain whose recorded pid (RUN/libvirt/qemu/NAME.pid) identifies the supervisor. */
+    readonly libvirtDomain: string | null = null,
   ) {}
 
   get holdsLeases(): boolean {

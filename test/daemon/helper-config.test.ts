@@ -70,7 +70,13 @@ describe('parseHelperConfig: a valid config', () => {
         { name: 'second', path: '/var/lib/vmlease/leases/cluster.ls', offset: 8192 },
       ],
       policy: '/etc/vmlease/policy.json',
+      libvirtRunDir: '/run/libvirt/qemu',
     });
+  });
+
+  it('takes libvirtRunDir when given, absolute and normalised only', () => {
+    expect(parseHelperConfig(FILE, withChange((d) => void (d.libvirtRunDir = '/tmp/libvirt-test'))).libvirtRunDir).toBe('/tmp/libvirt-test');
+    expect(() => parseHelperConfig(FILE, withChange((d) => void (d.libvirtRunDir = 'relative/dir')))).toThrow(/libvirtRunDir/);
   });
 
   it('defaults hostName to the machine hostname, runDir to /run/vmlease, takeoverWithoutWatchdog to false', () => {

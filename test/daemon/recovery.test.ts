@@ -17,7 +17,7 @@ const INCARNATION = { hostName: 'host-a', bootId: '0123456789abcdef0123456789abc
 
 function vm(uuid: string, uid: number, supervisor: [number, string, number] | null, child: [number, string, number] | null): PersistedVm {
   const p = (x: [number, string, number] | null) => (x === null ? null : { pid: x[0], startTime: x[1], uid, sessionId: x[2] });
-  return { uuid, uid, gid: uid, leases: [], held: [], supervisor: p(supervisor), child: p(child), secretHash: null };
+  return { uuid, uid, gid: uid, leases: [], held: [], supervisor: p(supervisor), child: p(child), libvirtDomain: null, secretHash: null };
 }
 
 function state(vms: PersistedVm[]): HelperState {

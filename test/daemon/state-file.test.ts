@@ -22,6 +22,7 @@ function sampleState(): HelperState {
         held: [{ path: '/var/lib/vmlease/leases/vm1.lease', offset: 0, lver: 5, mode: 'exclusive' }],
         supervisor: { pid: 5000, startTime: '123456', uid: 107, sessionId: 5000 },
         child: { pid: 5001, startTime: '123460', uid: 107, sessionId: 5000 },
+        libvirtDomain: null,
         secretHash: null,
       },
       {
@@ -32,6 +33,7 @@ function sampleState(): HelperState {
         held: [],
         supervisor: null,
         child: null,
+        libvirtDomain: 'dom-1',
         secretHash: 'ab'.repeat(32),
       },
     ],

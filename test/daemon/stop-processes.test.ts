@@ -32,7 +32,7 @@ describe('fake process control', () => {
     expect(control.signal({ pid: 11, startTime: '5', uid: 0 }, 'SIGKILL')).toBe('mismatch');
     expect(control.signal({ pid: 12, startTime: '5', uid: 107 }, 'SIGKILL')).toBe('gone');
     expect(control.signal({ pid: 13, startTime: '5', uid: 107 }, 'SIGKILL')).toBe('gone');
-    expect(control.describe(10)).toEqual({ pid: 10, startTime: '5', uid: 107, sessionId: 1, ppid: 1 });
+    expect(control.describe(10)).toEqual({ pid: 10, startTime: '5', uid: 107, sessionId: 1, ppid: 1, euid: 107 });
     expect(control.signal({ pid: 10, startTime: '5', uid: 107 }, 'SIGKILL')).toBe('signalled');
     expect(control.describe(10)).toBeUndefined();
     expect(control.sessionProcesses(107, 1)).toEqual([]); // the zombie is not alive
@@ -129,7 +129,7 @@ describe('stopProcesses', () => {
     control.spawn({ pid: 10, uid: 107, sessionId: 900, startTime: '777', behaviour: 'dies' });
     await advance(clock, 500);
     expect(control.signals.filter((s) => s.pid === 10).map((s) => `${s.signal} ${s.startTime} ${s.result}`)).toEqual(['SIGTERM 1000 signalled', 'SIGKILL 1000 mismatch']);
-    expect(control.describe(10)).toEqual({ pid: 10, startTime: '777', uid: 107, sessionId: 900, ppid: 1 });
+    expect(control.describe(10)).toEqual({ pid: 10, startTime: '777', uid: 107, sessionId: 900, ppid: 1, euid: 107 });
     // 11 got its SIGKILL; the stranger with pid 10 keeps the list from emptying, and is never signalled.
     expect(control.delivered()).toEqual(['SIGTERM 10@0', 'SIGTERM 11@0', 'SIGKILL 11@1000']);
     await advance(clock, 2_000, 10);

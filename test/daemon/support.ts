@@ -54,7 +54,7 @@ export class FakeControl implements VmProcessControl {
   describe(pid: number) {
     const p = this.processes.get(pid);
     if (!p || p.zombie) return undefined;
-    return { pid: p.pid, startTime: p.startTime, uid: p.uid, sessionId: p.sessionId, ppid: p.ppid };
+    return { pid: p.pid, startTime: p.startTime, uid: p.uid, sessionId: p.sessionId, ppid: p.ppid, euid: p.uid };
   }
 
   sessionProcesses(uid: number, sessionId: number): ProcessRef[] {

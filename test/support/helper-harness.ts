@@ -70,6 +70,8 @@ export interface HelperOptions {
   readonly watchdog?: { device: string; fireTimeoutMs: number } | null;
   readonly takeoverWithoutWatchdog?: boolean;
   readonly hostName?: string;
+  /** Where the helper looks for libvirt's NAME.pid files. */
+  readonly libvirtRunDir?: string;
 }
 
 export interface HelperProcess {
@@ -98,6 +100,7 @@ export function writeHelperConfig(cluster: Cluster, hostId: number, options: Hel
     takeoverWithoutWatchdog: options.takeoverWithoutWatchdog ?? false,
     lockspaces: [{ name: cluster.lockspace, path: cluster.lockspacePath, offset: 0 }],
     policy: cluster.policyPath,
+    ...(options.libvirtRunDir ? { libvirtRunDir: options.libvirtRunDir } : {}),
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   return { runDir, configPath };
