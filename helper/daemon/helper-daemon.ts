@@ -160,7 +160,8 @@ export class HelperDaemon {
     for (const config of this.config.lockspaces) {
       const previous = state.lockspaces.find((ls) => ls.name === config.name);
       if (!previous) {
-        await this.addLockspace(config);
+        // A record of this same incarnation there is ours: no need to wait it out.
+        await this.addLockspace(config, undefined, state.incarnation);
         continue;
       }
       const log = this.log.child({ lockspace: config.name });
@@ -205,16 +206,19 @@ export class HelperDaemon {
       }
     }
     this.vms.stopTimers();
+    let allFree = true;
     for (const ls of this.lockspaces.values()) {
       const holders = [...this.vms.vms.values()].some((vm) => vm.usesLockspace(ls.name));
-      if (!holders) await ls.leave().catch(() => false);
+      const free = !holders && (await ls.leave().catch(() => false));
+      allFree &&= free;
       await ls.close();
     }
+    // A record not written free (a renewal write was unfinished, or storage failed) ages out only
+    // with a watchdog: keep the state, so the next start knows it was ours and that nothing runs.
+    if (clean && allFree) rmSync(this.layout.stateFile, { force: true });
+    else this.persist();
     this.lockspaces.clear();
     await this.pools.closeAll();
-    // Nothing of ours runs or holds a lease any more: a successor has nothing to recover.
-    if (clean) rmSync(this.layout.stateFile, { force: true });
-    else this.persist();
     return { clean };
   }
 

@@ -38,6 +38,7 @@ export const readOwnRecord: OwnRecordReader = async (path, offset, hostId) => {
 
 export async function decideResume(state: HelperState, config: HelperConfig, bootId: string, control: VmProcessControl, clock: Clock, read: OwnRecordReader = readOwnRecord): Promise<ResumeDecision> {
   if (state.incarnation.bootId !== bootId) return { resume: false, reason: 'the host rebooted since' };
+  if (!state.vms.some((vm) => vm.held.length > 0)) return { resume: false, reason: 'no VM held a lease: nothing to resume' };
   for (const vm of state.vms) {
     if (vm.held.length === 0) continue;
     if (!vm.supervisor || !stillRunning(control, vm.supervisor)) return { resume: false, reason: `VM ${vm.uuid} holds leases but its supervisor is gone` };

@@ -17,8 +17,10 @@ const VM = '0e5a1f0c-3b7d-4c59-9a2e-5d0f6b7c8d9e';
 const LEASE = { lockspace: 'cluster', resource: 'vm-1', path: '/var/lib/vmlease/leases/vm-1.res', offset: 1_048_576, mode: 'exclusive' };
 
 const corpus = [
-  { type: 'register', seq: 1, vm: VM, uid: 107, gid: 107, leases: [LEASE, { ...LEASE, resource: 'disk-2', offset: 0, mode: 'shared' }], acquire: true },
-  { type: 'register', seq: 3, vm: VM, uid: 65534, gid: 0, leases: [LEASE], acquire: false },
+  { type: 'register', seq: 1, vm: VM, uid: 107, gid: 107, leases: [LEASE, { ...LEASE, resource: 'disk-2', offset: 0, mode: 'shared' }], acquire: true, libvirtDomain: null },
+  { type: 'register', seq: 3, vm: VM, uid: 65534, gid: 0, leases: [LEASE], acquire: false, libvirtDomain: 'web-1' },
+  { type: 'add-lockspace', seq: 4, lockspace: 'ls-2', path: '/var/lib/vmlease/leases/ls2', offset: 4096 },
+  { type: 'remove-lockspace', seq: 5, lockspace: 'ls-2' },
   { type: 'unregister', seq: 2, vm: VM },
   { type: 'status', seq: 1 },
   { type: 'hosts', seq: 9, lockspace: 'cluster' },
@@ -29,7 +31,7 @@ const PALETTE: unknown[] = [
   'é', '"', '\\', '/', '/etc/passwd', 'relative/path', `/${'a'.repeat(5000)}`, 'A'.repeat(49), VM, VM.toUpperCase(), 'register', 'unregister', 'status', 'hosts',
   'exclusive', 'shared', 'constructor', '__proto__', 'hasOwnProperty', [], [1], {}, { a: 1 }, LEASE, Array.from({ length: 65 }, () => LEASE),
 ];
-const KEYS = ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'acquire', 'lockspace', 'resource', 'path', 'offset', 'mode', '__proto__', 'constructor', 'toString', 'extra'];
+const KEYS = ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'acquire', 'libvirtDomain', 'lockspace', 'resource', 'path', 'offset', 'mode', '__proto__', 'constructor', 'toString', 'extra'];
 
 function pick<T>(rng: Rng, items: readonly T[]): T {
   return items[rng.int(0, items.length - 1)]!;
@@ -90,7 +92,8 @@ function checkAccepted(request: AdminRequest, input: string | Buffer): void {
   expect(raw).toEqual(request);
   switch (request.type) {
     case 'register':
-      expect(Object.keys(request).sort()).toEqual(['acquire', 'gid', 'leases', 'seq', 'type', 'uid', 'vm']);
+      expect(Object.keys(request).sort()).toEqual(['acquire', 'gid', 'leases', 'libvirtDomain', 'seq', 'type', 'uid', 'vm']);
+      expect(request.libvirtDomain === null || (/^[^/.\s][^/\s]*$/.test(request.libvirtDomain) && Buffer.byteLength(request.libvirtDomain) <= 255)).toBe(true);
       expect(UUID.test(request.vm)).toBe(true);
       for (const id of [request.uid, request.gid]) expect(Number.isSafeInteger(id) && id >= 0 && id <= 4_294_967_294).toBe(true);
       expect(typeof request.acquire).toBe('boolean');
@@ -111,8 +114,13 @@ function checkAccepted(request: AdminRequest, input: string | Buffer): void {
       expect(Object.keys(request).sort()).toEqual(['seq', 'type']);
       return;
     case 'hosts':
+    case 'remove-lockspace':
       expect(Object.keys(request).sort()).toEqual(['lockspace', 'seq', 'type']);
       expect(NAME.test(request.lockspace)).toBe(true);
+      return;
+    case 'add-lockspace':
+      expect(Object.keys(request).sort()).toEqual(['lockspace', 'offset', 'path', 'seq', 'type']);
+      expect(NAME.test(request.lockspace) && request.path.startsWith('/') && Number.isSafeInteger(request.offset) && request.offset >= 0).toBe(true);
       return;
     default:
       throw new Error(`accepted an unknown type ${JSON.stringify((request as { type: unknown }).type)}`);
@@ -160,7 +168,7 @@ describe('parseAdminRequest under fuzzing', () => {
             break;
           }
           case 2:
-            input = JSON.stringify({ type: pick(rng, ['register', 'unregister', 'status', 'hosts', randomText(rng)]), seq: pick(rng, PALETTE), [pick(rng, KEYS)]: pick(rng, PALETTE) });
+            input = JSON.stringify({ type: pick(rng, ['register', 'unregister', 'status', 'hosts', 'add-lockspace', 'remove-lockspace', randomText(rng)]), seq: pick(rng, PALETTE), [pick(rng, KEYS)]: pick(rng, PALETTE) });
             break;
           default:
             input = randomText(rng);
@@ -168,7 +176,7 @@ describe('parseAdminRequest under fuzzing', () => {
         outcomes[probe(seed, i, input)]++;
       }
       // Both outcomes occur: the corpus is valid and the mutations reach the checks.
-      expect(outcomes.accepted).toBeGreaterThan(ITERATIONS / 50);
+      expect(outcomes.accepted).toBeGreaterThan(ITERATIONS / 100);
       expect(outcomes.refused).toBeGreaterThan(ITERATIONS / 2);
     });
   }
