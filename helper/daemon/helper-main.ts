@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileDurably } from '../leases/durable-file.js';
 import type { HelperConfig } from '../config/index.js';
 import { monotonicClock } from '../leases/index.js';
 import { loadHostPolicy } from '../../policy/index.js';
@@ -66,16 +67,12 @@ function refuseSecondHelper(socketPath: string): Promise<void> {
 
 /** The incarnation's secret key, root-only: a restarted helper that resumes the incarnation signs with it. */
 function writeSecretKey(path: string, key: IncarnationKey): void {
-  const temporary = `${path}.tmp`;
-  writeFileSync(temporary, key.secretKeyBytes(), { mode: 0o600 });
-  renameSync(temporary, path);
+  writeFileDurably(path, key.secretKeyBytes(), 0o600);
 }
 
 /** Publishes the incarnation's public key (root-owned, world-readable): supervisors trust only it. */
 function publishKey(path: string, key: IncarnationKey): void {
-  const temporary = `${path}.tmp`;
-  writeFileSync(temporary, encodePublicKeyFile({ incarnation: key.incarnation, publicKey: key.publicKey }), { mode: 0o644 });
-  renameSync(temporary, path);
+  writeFileDurably(path, encodePublicKeyFile({ incarnation: key.incarnation, publicKey: key.publicKey }), 0o644);
 }
 
 function startWatchdog(daemon: HelperDaemon, config: HelperConfig, log: HelperLog['logger']): { watchdog: Watchdog; petter: WatchdogPetter } | undefined {

@@ -1,5 +1,5 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileDurably } from '../leases/durable-file.js';
 import type { Incarnation } from '../format/index.js';
 import type { LeaseLocation } from '../vms/lease-location.js';
 
@@ -121,22 +121,5 @@ export function readState(path: string): HelperState | undefined {
 }
 
 export function writeState(path: string, state: HelperState): void {
-  const temporary = `${path}.tmp`;
-  // A leftover temporary file (an interrupted write, or anything else put there) is removed, not
-  // reused: open(O_TRUNC) would keep its mode and owner, and follow it if it were a symlink.
-  rmSync(temporary, { force: true });
-  const fd = openSync(temporary, 'wx', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(state)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
+  writeFileDurably(path, `${JSON.stringify(state)}\n`);
 }

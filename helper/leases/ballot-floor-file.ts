@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileDurably } from './durable-file.js';
 import type { BallotFloorStore } from './resource.js';
 
 /**
@@ -17,7 +17,7 @@ export function fileBallotFloor(path: string): BallotFloorStore {
     set(value) {
       assert.ok(Number.isSafeInteger(value) && value >= 0, `bad ballot floor ${value}`);
       if (value <= floor) return;
-      writeDurably(path, `${value}\n`);
+      writeFileDurably(path, `${value}\n`);
       floor = value;
     },
   };
@@ -30,22 +30,4 @@ function readFloor(path: string): number {
   // A damaged floor file must stop the helper: guessing low could reuse a ballot number.
   assert.ok(/^[0-9]+$/.test(text) && Number.isSafeInteger(value), `ballot floor file ${path} is damaged: ${JSON.stringify(text.slice(0, 40))}`);
   return value;
-}
-
-function writeDurably(path: string, text: string): void {
-  const temporary = `${path}.tmp`;
-  const fd = openSync(temporary, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
 }

@@ -256,11 +256,28 @@ export class VmService {
   /** A lockspace renewed: tell its VMs' supervisors their new deadline, re-arm its fence timer. */
   onRenewed(lockspace: JoinedLockspace): void {
     for (const vm of this.vms.values()) {
-      if (!vm.usesLockspace(lockspace.name) || !vm.session || vm.state === 'fencing') continue;
+      if (!vm.usesLockspace(lockspace.name) || vm.state === 'fencing' || vm.state === 'releasing') continue;
+      if (!vm.session) {
+        this.releaseIfGone(vm);
+        continue;
+      }
       const until = this.validUntilMs(vm);
       if (until !== undefined) vm.session.sendValidUntil(until);
     }
     this.armFenceTimer(lockspace);
+  }
+
+  /**
+   * A VM that had a supervisor but has no session now (the helper restarted
+   * and it has not come back, or it gave up on its own): once the kernel
+   * shows all its processes gone, its leases are released. A VM whose
+   * supervisor never bound (the start hook acquired, qemu not started yet)
+   * is left alone.
+   */
+  private releaseIfGone(vm: Vm): void {
+    if (!vm.supervisor || !vm.holdsLeases) return;
+    if (vm.aliveProcesses(this.deps.control).length > 0) return;
+    void this.stopAndRelease(vm, 'its supervisor and child are gone');
   }
 
   /** The lockspace is lost (its record taken, or past its fail deadline): its leases are void. */

@@ -226,3 +226,73 @@ describe('VmService fencing', () => {
     expect(log.lines.filter((l) => l.msg === 'vm.fence-incomplete').map((l) => l.alive)).toEqual([[101]]);
   });
 });
+
+describe('VmService: a VM without a session', () => {
+  const N = 100;
+
+  function setup(withSupervisor: boolean) {
+    const clock = new ManualClock(0);
+    const control = new FakeControl(clock);
+    const events: string[] = [];
+    const lockspace = { name: 'cluster', state: 'joined', timing: deriveTiming(N, 600), lastRenewedAtMs: 0 as number | undefined };
+    const lease = {
+      key: 'area-1@0',
+      label: 'cluster:disk-1',
+      location: { lockspace: 'cluster', resource: 'disk-1', path: '/srv/leases/disk-1', offset: 0, mode: 'exclusive' },
+      lockspace,
+      state: 'held',
+      lver: 3,
+      mode: 'exclusive',
+      users: new Set<string>(['vm-1']),
+      async release() {
+        events.push(`release@${clock.nowMs()}`);
+        this.state = 'free';
+      },
+      voidLease() {},
+      stop() {},
+    };
+    const deps = { hostId: 1, lockspace: () => lockspace, clock, log: memoryLogger(), control, persist: () => undefined } as unknown as VmServiceDeps;
+    const service = new VmService(deps);
+    control.spawn({ pid: 100, uid: 107, sessionId: 100, startTime: '1' });
+    control.spawn({ pid: 101, uid: 107, sessionId: 101, startTime: '2' });
+    const vm = new Vm('vm-1', 107, 107, [lease.location as Vm['leases'][number]]);
+    vm.held.push(lease as unknown as HostLease);
+    vm.state = withSupervisor ? 'running' : 'holding';
+    if (withSupervisor) {
+      vm.supervisor = { pid: 100, startTime: '1', uid: 107, sessionId: 100 };
+      vm.child = { pid: 101, startTime: '2', uid: 107, sessionId: 101 };
+    }
+    service.vms.set(vm.uuid, vm);
+    const renew = (atMs: number) => {
+      lockspace.lastRenewedAtMs = atMs;
+      service.onRenewed(lockspace as unknown as JoinedLockspace);
+    };
+    return { clock, control, events, service, vm, renew };
+  }
+
+  it('keeps the lease while the processes of a VM whose supervisor left still run, and releases it once the kernel shows them gone', async () => {
+    const { clock, control, events, service, vm, renew } = setup(true);
+    renew(0);
+    await advance(clock, 1);
+    expect(events).toEqual([]);
+    control.exit(101);
+    control.exit(100);
+    await advance(clock, 2 * N - 1);
+    renew(2 * N);
+    await advance(clock, 1);
+    expect(events).toEqual([`release@${2 * N}`]);
+    expect(vm.held).toEqual([]);
+    expect(control.signals).toEqual([]);
+    service.stopTimers();
+  });
+
+  it('never releases the leases of a VM whose supervisor has not bound yet (the start hook acquired them)', async () => {
+    const { clock, events, service, vm, renew } = setup(false);
+    renew(0);
+    renew(2 * N);
+    await advance(clock, 1);
+    expect(events).toEqual([]);
+    expect(vm.holdsLeases).toBe(true);
+    service.stopTimers();
+  });
+});

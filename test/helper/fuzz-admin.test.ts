@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ADMIN_FRAME_BYTES_MAX, parseAdminRequest, type AdminRequest } from '../../dist/protocol/admin-messages.js';
 import { ProtocolError, ProtocolErrorCode } from '../../dist/protocol/errors.js';
 import { Rng } from '../../dist/test/sim/rng.js';
+import { byteMutation, pick, structuralMutation } from '../support/fuzz-mutations.js';
 
 const ITERATIONS = 5000;
 const CODES = new Set<string>(Object.values(ProtocolErrorCode));
@@ -33,46 +34,8 @@ const PALETTE: unknown[] = [
 ];
 const KEYS = ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'acquire', 'libvirtDomain', 'lockspace', 'resource', 'path', 'offset', 'mode', '__proto__', 'constructor', 'toString', 'extra'];
 
-function pick<T>(rng: Rng, items: readonly T[]): T {
-  return items[rng.int(0, items.length - 1)]!;
-}
 
-function byteMutation(rng: Rng, bytes: Buffer): Buffer {
-  const at = rng.int(0, bytes.length);
-  const end = rng.int(at, Math.min(bytes.length, at + 8));
-  switch (rng.int(0, 4)) {
-    case 0: return Buffer.concat([bytes.subarray(0, at), Buffer.from([rng.int(0, 255)]), bytes.subarray(at + 1)]);
-    case 1: return Buffer.concat([bytes.subarray(0, at), Buffer.from([rng.int(0, 255)]), bytes.subarray(at)]);
-    case 2: return Buffer.concat([bytes.subarray(0, at), bytes.subarray(end)]);
-    case 3: return Buffer.concat([bytes.subarray(0, end), bytes.subarray(at, end), bytes.subarray(end)]);
-    default: return bytes.subarray(0, at);
-  }
-}
 
-/** Replaces, adds or deletes one value somewhere inside the JSON tree. */
-function structuralMutation(rng: Rng, text: string): string {
-  const root = JSON.parse(text) as unknown;
-  const nodes: (Record<string, unknown> | unknown[])[] = [];
-  const collect = (v: unknown): void => {
-    if (typeof v === 'object' && v !== null) {
-      nodes.push(v as Record<string, unknown>);
-      Object.values(v).forEach(collect);
-    }
-  };
-  collect(root);
-  const node = pick(rng, nodes);
-  if (Array.isArray(node)) {
-    if (node.length > 0 && rng.chance(0.5)) node.splice(rng.int(0, node.length - 1), 1);
-    else node.push(structuredClone(pick(rng, PALETTE)));
-  } else {
-    const keys = Object.keys(node);
-    const action = rng.int(0, 2);
-    if (action === 0 && keys.length > 0) delete node[pick(rng, keys)];
-    else if (action === 1 && keys.length > 0) node[pick(rng, keys)] = structuredClone(pick(rng, PALETTE));
-    else Object.defineProperty(node, pick(rng, KEYS), { value: structuredClone(pick(rng, PALETTE)), enumerable: true, writable: true, configurable: true });
-  }
-  return JSON.stringify(root);
-}
 
 function randomText(rng: Rng): string {
   const length = rng.int(0, 64);
@@ -157,7 +120,7 @@ describe('parseAdminRequest under fuzzing', () => {
         switch (rng.int(0, 3)) {
           case 0: {
             let text = base;
-            for (let n = rng.int(1, 3); n > 0; n--) text = structuralMutation(rng, text);
+            for (let n = rng.int(1, 3); n > 0; n--) text = structuralMutation(rng, text, PALETTE, KEYS);
             input = text;
             break;
           }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alive, exitOf, makeCluster, startHelper, startSupervisor, VM_UID, type Cluster, type HelperProcess } from '../support/helper-harness.js';
 
@@ -42,6 +43,14 @@ describe('helper, admin commands and supervisor', () => {
     const unregistered = helper.cli(['unregister', '--vm', VM, '--json']);
     expect(JSON.parse(unregistered.stdout)).toEqual({ vm: VM, released: [] });
     expect(JSON.parse(helper.cli(['status', '--json']).stdout).vms).toEqual([]);
+  });
+
+  it("the VM's uid, which the supervisor runs as, cannot open the lease file it holds a lease on", () => {
+    const lease = cluster.resource('vm-basic');
+    const path = lease.split(':')[2]!;
+    const probe = spawnSync('setpriv', ['--reuid', String(VM_UID), '--regid', String(VM_UID), '--clear-groups', process.execPath, '-e', `require('fs').openSync(${JSON.stringify(path)}, 'r')`], { encoding: 'utf8' });
+    expect(probe.status).not.toBe(0);
+    expect(probe.stderr).toContain('EACCES');
   });
 
   it('shows this host LIVE in its lockspace host table', () => {

@@ -20,6 +20,7 @@ import {
   type SupervisorRequest,
 } from '../../dist/protocol/index.js';
 import { Rng } from '../../dist/test/sim/rng.js';
+import { byteMutation, pick, structuralMutation } from '../support/fuzz-mutations.js';
 import { INCARNATION, statementBodies, validRequests, VM } from './support.js';
 
 const ITERATIONS = 4000;
@@ -52,41 +53,8 @@ const PALETTE: unknown[] = [
 ];
 const KEYS = ['type', 'seq', 'ok', 'result', 'error', 'statement', 'body', 'sig', 'vm', 'secret', 'nonce', 'pid', 'startTime', '__proto__', 'constructor', 'kind', 'leases', 'holder', 'extra'];
 
-function pick<T>(rng: Rng, items: readonly T[]): T {
-  return items[rng.int(0, items.length - 1)]!;
-}
 
-function byteMutation(rng: Rng, bytes: Buffer): Buffer {
-  const at = rng.int(0, bytes.length);
-  const end = rng.int(at, Math.min(bytes.length, at + 8));
-  switch (rng.int(0, 4)) {
-    case 0: return Buffer.concat([bytes.subarray(0, at), Buffer.from([rng.int(0, 255)]), bytes.subarray(at + 1)]);
-    case 1: return Buffer.concat([bytes.subarray(0, at), Buffer.from([rng.int(0, 255)]), bytes.subarray(at)]);
-    case 2: return Buffer.concat([bytes.subarray(0, at), bytes.subarray(end)]);
-    case 3: return Buffer.concat([bytes.subarray(0, end), bytes.subarray(at, end), bytes.subarray(end)]);
-    default: return bytes.subarray(0, at);
-  }
-}
 
-/** Replaces, adds or deletes one value somewhere inside a JSON tree. */
-function structuralMutation(rng: Rng, text: string): string {
-  const root = JSON.parse(text) as unknown;
-  const nodes: Array<Record<string, unknown> | unknown[]> = [];
-  const collect = (v: unknown): void => {
-    if (typeof v === 'object' && v !== null) {
-      nodes.push(v as Record<string, unknown>);
-      Object.values(v).forEach(collect);
-    }
-  };
-  collect(root);
-  const node = pick(rng, nodes);
-  const keys = Object.keys(node);
-  const choice = rng.int(0, 2);
-  if (choice === 0 && keys.length > 0) delete (node as Record<string, unknown>)[pick(rng, keys)];
-  else if (choice === 1 && keys.length > 0) (node as Record<string, unknown>)[pick(rng, keys)] = structuredClone(pick(rng, PALETTE));
-  else Object.defineProperty(node, Array.isArray(node) ? String(node.length) : pick(rng, KEYS), { value: structuredClone(pick(rng, PALETTE)), enumerable: true, configurable: true, writable: true });
-  return JSON.stringify(root);
-}
 
 function input(rng: Rng, corpus: readonly string[]): Buffer | string {
   const base = pick(rng, corpus);
@@ -99,7 +67,7 @@ function input(rng: Rng, corpus: readonly string[]): Buffer | string {
     }
     default: {
       let text = base;
-      for (let n = rng.int(1, 3); n > 0; n--) text = structuralMutation(rng, text);
+      for (let n = rng.int(1, 3); n > 0; n--) text = structuralMutation(rng, text, PALETTE, KEYS);
       return rng.chance(0.5) ? text : Buffer.from(text);
     }
   }
