@@ -36,7 +36,10 @@ import { IoIds, type Effects, type IoId, type IoRequest, type IoResult } from '.
  *
  * After phase 2 has started, an I/O failure never lets the host forget the
  * lease: the engine resolves that lver in the background (re-running the
- * ballot; if the decided value is ours, writing the leader free).
+ * ballot; if the decided value is ours, writing the leader free). A contended
+ * ballot whose phase 2 wrote our own value keeps balloting that lver until it
+ * learns the decided value (ours: acquired; another's: busy or the next lver),
+ * and resolves it in the background if that takes more than ballotAttemptsMax.
  */
 
 export type LeaseMode = 'exclusive' | 'shared';
@@ -77,8 +80,24 @@ export interface Holder {
 
 export type ResourceOutcome =
   | { readonly type: 'acquired'; readonly lver: number; readonly mode: LeaseMode }
-  | { readonly type: 'busy'; readonly holder: Holder; readonly reason: string }
-  | { readonly type: 'acquire-failed'; readonly code: 'storage' | 'contended' | 'not-free' | 'identity' | 'lockspace-lost'; readonly reason: string; readonly resolving: boolean }
+  | {
+      readonly type: 'busy';
+      readonly holder: Holder;
+      readonly reason: string;
+      /**
+       * Set when our own value had reached phase 2 at this lver: the engine knows how that lver ended
+       * (another value was decided, or ours was and is committed free) and holds nothing of it.
+       */
+      readonly resolvedLver?: number;
+    }
+  | {
+      readonly type: 'acquire-failed';
+      readonly code: 'storage' | 'contended' | 'not-free' | 'identity' | 'lockspace-lost';
+      readonly reason: string;
+      readonly resolving: boolean;
+      /** As for busy: our phase-2 value at this lver is settled and nothing of it is ours. */
+      readonly resolvedLver?: number;
+    }
   | { readonly type: 'resolved'; readonly lver: number; readonly wasOurs: boolean }
   | { readonly type: 'released'; readonly lver: number; readonly note: string | undefined }
   | { readonly type: 'release-failed'; readonly reason: string };
@@ -96,7 +115,13 @@ interface Attempt {
   value: { hostId: number; generation: number } | undefined;
   /** Phase 2 has started: from here an I/O failure must not forget the lease. */
   phase2: boolean;
+  /** The lver at which phase 2 wrote our own value, until we learn whether it was decided there. */
+  ownValueLver: number | undefined;
+  /** An lver at which our phase-2 value was learned not to be decided (reported with busy). */
+  resolvedLver: number | undefined;
   attempts: number;
+  /** Contended ballots run to learn the value at ownValueLver. */
+  learnAttempts: number;
   ownBlock: HostBlock | undefined;
   /** The blocks of the attempt's first read (only a broken rule uses them). */
   firstBlocks: readonly HostBlock[];
@@ -184,7 +209,22 @@ export class ResourceEngine {
     this.ballotFloor = Math.max(this.ballotFloor, ballotFloor);
     this.epoch++;
     this.phase = 'acquiring';
-    this.attempt = { mode, generation, resolving: false, lver: 0, mbal: 0, value: undefined, phase2: false, attempts: 1, ownBlock: undefined, firstBlocks: [], sharedConflict: undefined };
+    this.attempt = {
+      mode,
+      generation,
+      resolving: false,
+      lver: 0,
+      mbal: 0,
+      value: undefined,
+      phase2: false,
+      ownValueLver: undefined,
+      resolvedLver: undefined,
+      attempts: 1,
+      learnAttempts: 0,
+      ownBlock: undefined,
+      firstBlocks: [],
+      sharedConflict: undefined,
+    };
     this.readArea();
   }
 
@@ -192,13 +232,17 @@ export class ResourceEngine {
   private onAreaRead(area: ResourceArea): void {
     const a = this.attempt!;
     const broken = firstProblem(area);
-    if (broken) return this.failAttempt('storage', broken);
+    // After phase 2 an unusable read must not forget the lease either.
+    if (broken) return this.ioTrouble(broken);
     const leader = (area.leader as { value: LeaderRecord }).value;
     const blocks = this.visible(area.hosts.map((h) => (h as { value: HostBlock }).value));
     a.ownBlock = area.hosts.map((h) => (h as { value: HostBlock }).value)[this.config.hostId - 1]!;
     a.firstBlocks = blocks;
     if (a.resolving) {
       if (leader.lver >= a.lver) return this.resolvedByLeader(leader);
+    } else if (a.ownValueLver !== undefined && !this.settledNotOurs(leader, blocks)) {
+      // Our value may be decided at this lver: ballot it again whatever the leader says (a rolled-back
+      // leader may name a live owner of an older version), until we learn the decided value.
     } else {
       if (leader.ownerHostId !== 0) {
         // The leader may name us at this generation although we hold nothing: a late commit of a
@@ -231,6 +275,27 @@ export class ResourceEngine {
       inp: sameInstance ? own.inp : { hostId: 0, generation: 0, lver: a.lver, timestampMs: 0 },
       writerGeneration: a.generation,
     });
+  }
+
+  /**
+   * While learning: the area alone shows that the value decided at our phase-2 lver K is not ours.
+   * A leader at K or later was committed by the owner of K's value, or by a host that ballots past K
+   * only once K's value is finished: never ours while we are live and hold nothing. The same holds
+   * for another host's block balloting past K.
+   */
+  private settledNotOurs(leader: LeaderRecord, blocks: readonly HostBlock[]): boolean {
+    const a = this.attempt!;
+    const k = a.ownValueLver!;
+    const later = leader.lver >= k || blocks.some((b) => b.hostId !== this.config.hostId && b.inp.lver > k);
+    if (later) this.learnedNotOurs();
+    return later;
+  }
+
+  /** The value decided at our phase-2 lver is known not to be ours. */
+  private learnedNotOurs(): void {
+    const a = this.attempt!;
+    a.resolvedLver = a.ownValueLver;
+    a.ownValueLver = undefined;
   }
 
   /**
@@ -281,6 +346,10 @@ export class ResourceEngine {
     }
     a.value = best ? { hostId: best.inp.hostId, generation: best.inp.generation } : { hostId: this.config.hostId, generation: a.generation };
     a.phase2 = true;
+    // Another value with the highest bal proves ours was not decided here: a decided value is the
+    // one every higher accepted ballot carries.
+    if (this.isOurs(a.value, a)) a.ownValueLver = a.lver;
+    else if (a.ownValueLver === a.lver) this.learnedNotOurs();
     this.writeOwnBlock('p2-write', {
       ...a.ownBlock!,
       mbal: a.mbal,
@@ -293,7 +362,7 @@ export class ResourceEngine {
   /** The value of lver is decided. Commit it to the leader (or, when we may not use it, free). */
   private decided(blocks: readonly HostBlock[]): void {
     const a = this.attempt!;
-    const ours = a.value!.hostId === this.config.hostId && a.value!.generation === a.generation;
+    const ours = this.isOurs(a.value!, a);
     // A value of ours that we may not use (resolving, or a live shared holder appeared) is committed free.
     a.sharedConflict = ours && !a.resolving && a.mode === 'exclusive' ? this.liveSharedHolder(blocks) : undefined;
     if (!ours && !this.liveness.ownerGone(a.value!.hostId, a.value!.generation, this.nowMs)) {
@@ -309,16 +378,25 @@ export class ResourceEngine {
 
   private onCommitted(): void {
     const a = this.attempt!;
-    const ours = a.value!.hostId === this.config.hostId && a.value!.generation === a.generation;
+    const ours = this.isOurs(a.value!, a);
     if (a.resolving) return this.finishResolving(a.lver, ours);
     // We committed a gone owner's value: the version after it is free to ballot for.
     if (!ours) return this.retryContended(`lver ${a.lver} was decided for host ${a.value!.hostId}, which is gone; balloting for the next`);
     if (a.mode === 'exclusive') {
       const conflict = a.sharedConflict;
-      if (conflict) return this.busy(conflict.hostId, conflict.sharedGeneration, 'shared', `held in shared mode by host ${conflict.hostId}`);
+      if (conflict) {
+        // Our value was decided and committed free: this lver is settled, nothing of it is ours.
+        a.resolvedLver = a.lver;
+        a.ownValueLver = undefined;
+        return this.busy(conflict.hostId, conflict.sharedGeneration, 'shared', `held in shared mode by host ${conflict.hostId}`);
+      }
       return this.acquiredExclusive(a.lver, a, this.lastOwnBlock!);
     }
     this.writeOwnBlock('shared-mark', { ...this.lastOwnBlock!, shared: true, sharedGeneration: a.generation });
+  }
+
+  private isOurs(value: { hostId: number; generation: number }, a: Attempt): boolean {
+    return value.hostId === this.config.hostId && value.generation === a.generation;
   }
 
   /** Our block as we last wrote it. */
@@ -333,9 +411,12 @@ export class ResourceEngine {
   }
 
   private busy(hostId: number, generation: number, mode: LeaseMode, reason: string): void {
+    const resolvedLver = this.attempt?.resolvedLver;
+    assert.ok(this.attempt?.ownValueLver === undefined, 'busy while our phase-2 value may be decided');
     this.phase = 'free';
     this.attempt = undefined;
-    this.outcomes.push({ type: 'busy', holder: { hostId, generation, mode, status: this.liveness.hostStatus(hostId, this.nowMs) }, reason });
+    const holder = { hostId, generation, mode, status: this.liveness.hostStatus(hostId, this.nowMs) };
+    this.outcomes.push(resolvedLver === undefined ? { type: 'busy', holder, reason } : { type: 'busy', holder, reason, resolvedLver });
   }
 
   private get broken(): BrokenRules {
@@ -355,25 +436,36 @@ export class ResourceEngine {
 
   // ---- failures, retries and resolving ----
 
+  /**
+   * A ballot lost to another or saw the leader move. Resolving retries until it learns; a ballot
+   * whose phase 2 wrote our value retries ballotAttemptsMax times to learn, then resolves in the
+   * background; any other attempt gives up after ballotAttemptsMax ballots.
+   */
   private retryContended(reason: string): void {
     const a = this.attempt!;
-    if (a.resolving || a.phase2 || a.attempts < this.config.ballotAttemptsMax) {
-      a.attempts++;
-      this.retryAtMs = this.nowMs + this.config.retryDelayMs;
-      return;
+    if (this.broken.forgetContendedPhase2) a.ownValueLver = undefined;
+    if (!a.resolving && a.ownValueLver !== undefined) {
+      if (++a.learnAttempts > this.config.ballotAttemptsMax) return this.startResolving('contended', `${reason}; resolving lver ${a.lver} in the background`);
+    } else if (!a.resolving && a.attempts++ >= this.config.ballotAttemptsMax) {
+      return this.failAttempt('contended', reason);
     }
-    this.failAttempt('contended', reason);
+    this.retryAtMs = this.nowMs + this.config.retryDelayMs;
   }
 
   /** An I/O failed or a read was unusable. Before phase 2 the attempt simply fails; after, it must be resolved. */
   private ioTrouble(reason: string): void {
     const a = this.attempt!;
     if ((!a.phase2 || this.broken.forgetAfterPhase2Error) && !a.resolving) return this.failAttempt('storage', reason);
-    if (!a.resolving) {
-      this.outcomes.push({ type: 'acquire-failed', code: 'storage', reason: `${reason}; resolving lver ${a.lver} in the background`, resolving: true });
-      this.phase = 'resolving';
-      this.attempt = { ...a, resolving: true, attempts: 1 };
-    }
+    if (!a.resolving) return this.startResolving('storage', `${reason}; resolving lver ${a.lver} in the background`);
+    this.retryAtMs = this.nowMs + this.config.retryDelayMs;
+  }
+
+  /** Reports the acquire failed and keeps resolving its lver in the background. */
+  private startResolving(code: 'storage' | 'contended' | 'lockspace-lost', reason: string): void {
+    const a = this.attempt!;
+    this.outcomes.push({ type: 'acquire-failed', code, reason, resolving: true });
+    this.phase = 'resolving';
+    this.attempt = { ...a, resolving: true, attempts: 1 };
     this.retryAtMs = this.nowMs + this.config.retryDelayMs;
   }
 
@@ -386,18 +478,16 @@ export class ResourceEngine {
     const a = this.attempt!;
     const reason = `our delta lease at generation ${a.generation} is not valid now`;
     if (!a.phase2 && !a.resolving) return this.failAttempt('lockspace-lost', reason);
-    if (!a.resolving) {
-      this.outcomes.push({ type: 'acquire-failed', code: 'lockspace-lost', reason: `${reason}; resolving lver ${a.lver} once it is`, resolving: true });
-      this.phase = 'resolving';
-      this.attempt = { ...a, resolving: true, attempts: 1 };
-    }
+    if (!a.resolving) return this.startResolving('lockspace-lost', `${reason}; resolving lver ${a.lver} once it is`);
     this.retryAtMs = this.nowMs + this.config.retryDelayMs;
   }
 
   private failAttempt(code: 'storage' | 'contended' | 'identity' | 'lockspace-lost', reason: string): void {
+    const resolvedLver = this.attempt?.resolvedLver;
     this.phase = 'free';
     this.attempt = undefined;
-    this.outcomes.push({ type: 'acquire-failed', code, reason, resolving: false });
+    const failed = { type: 'acquire-failed', code, reason, resolving: false } as const;
+    this.outcomes.push(resolvedLver === undefined ? failed : { ...failed, resolvedLver });
   }
 
   private resolvedByLeader(leader: LeaderRecord): void {

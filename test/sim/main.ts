@@ -14,7 +14,8 @@ that reproduces it; exits 1 if any seed fails.
   --seed S      run just this seed, with its summary
   --duplicate-host-id   add a machine misconfigured with host 1's host id
   --broken R    break a rule on purpose (skipPhase1Read, takeoverBeforeHostDead,
-                reuseBallotNumber, skipHostBlockInBallotRead, forgetAfterPhase2Error)`;
+                reuseBallotNumber, skipHostBlockInBallotRead, forgetAfterPhase2Error,
+                forgetContendedPhase2)`;
 
 const { values } = parseArgs({
   options: {

@@ -269,10 +269,11 @@ export class SimHost {
       }
       case 'busy':
         this.stats.busy++;
+        this.checker.attemptBusy(this.key, r, this.setup.hostId, outcome.resolvedLver, this.queue.now);
         return this.scheduleWant(r);
       case 'acquire-failed':
         this.stats.failures++;
-        this.checker.attemptFailed(this.key, r, this.setup.hostId, outcome.resolving, outcome.code === 'lockspace-lost', this.queue.now);
+        this.checker.attemptFailed(this.key, r, this.setup.hostId, outcome.resolving, outcome.code === 'lockspace-lost', outcome.resolvedLver, this.queue.now);
         if (!outcome.resolving) this.scheduleWant(r);
         return;
       case 'resolved':

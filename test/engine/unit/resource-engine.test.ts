@@ -623,3 +623,125 @@ describe('ResourceEngine generation-ended', () => {
     expect(area.leader()).toMatchObject({ lver, ownerHostId: hostId, ownerGeneration: GEN + 1 });
   });
 });
+
+describe('ResourceEngine contended after our phase 2 (learning the decided value)', () => {
+  const OTHER = 3;
+  const OTHER_GEN = 2;
+  /** The I/O positions of one uncontended ballot: 0 read, 1 p1-write, 2 p1-read, 3 p2-write, 4 p2-read. */
+  const P2_READ = 4;
+
+  /**
+   * Host 7 ballots lver 5 (the leader at 4 is free). Its phase-2 write lands; before its phase-2 read,
+   * `meanwhile` changes the area (another host's ballot, a rolled-back leader). Returns with the
+   * phase-2 read completed and the retry pending.
+   */
+  function contendedAfterPhase2(meanwhile: (area: ResourceArea) => void) {
+    const ctx = setup();
+    const { area, r } = ctx;
+    area.setLeader({ lver: 4, ownerHostId: 0, ownerGeneration: 0, timestampMs: 1, writerHostId: OTHER, writerGeneration: OTHER_GEN, flags: 0 });
+    r.on({ seq: P2_READ }, HOLD);
+    acquire(r);
+    const p2 = blockOf(area, r.ioLog[3]!, ctx.hostId);
+    expect(p2).toMatchObject({ bal: p2.mbal, inp: { hostId: ctx.hostId, generation: GEN, lver: 5 } });
+    meanwhile(area);
+    r.complete();
+    expect(r.outcomes).toHaveLength(0);
+    return { ...ctx, p2 };
+  }
+
+  /** Host 3's late commit of lver 4 lands: the leader rolls back to name it, live, at lver 4. */
+  function rollBackLeader(area: ResourceArea): void {
+    area.setLeader({ lver: 4, ownerHostId: OTHER, ownerGeneration: OTHER_GEN, timestampMs: 2, writerHostId: OTHER, writerGeneration: OTHER_GEN, flags: 0 });
+  }
+
+  it('a higher phase-1 ballot and a rolled-back leader naming a live owner: re-ballots lver 5 instead of ending busy, and acquires it', () => {
+    const { world, area, r, hostId, p2 } = contendedAfterPhase2((a) => {
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal: p2Mbal(a) + 16, inp: { hostId: 0, generation: 0, lver: 5, timestampMs: 0 }, writerGeneration: OTHER_GEN });
+      rollBackLeader(a);
+    });
+    world.advance(20 * RETRY_MS);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 5, mode: 'exclusive' }]);
+    // The retry balloted lver 5 again, repeating our accepted value with a higher mbal.
+    const retryP1 = blockOf(area, r.writes().find((w) => w.seq > P2_READ)!, hostId);
+    expect(retryP1.mbal).toBeGreaterThan(p2.mbal + 16);
+    expect(retryP1).toMatchObject({ bal: p2.bal, inp: p2.inp });
+    expect(area.leader()).toMatchObject({ lver: 5, ownerHostId: hostId, ownerGeneration: GEN });
+  });
+
+  it('learns that another value was decided at lver 5: busy, naming the lver it resolved', () => {
+    const { world, area, r, hostId } = contendedAfterPhase2((a) => {
+      const mbal = p2Mbal(a) + 16;
+      // Host 3's phase-1 read missed our phase-2 write: it accepted its own value at a higher ballot.
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal, bal: mbal, inp: { hostId: OTHER, generation: OTHER_GEN, lver: 5, timestampMs: 3 }, writerGeneration: OTHER_GEN });
+      rollBackLeader(a);
+    });
+    world.advance(20 * RETRY_MS);
+    expect(r.outcomesOf('acquired')).toHaveLength(0);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'busy', resolvedLver: 5, holder: expect.objectContaining({ hostId: OTHER, generation: OTHER_GEN }) })]);
+    // It learnt by a ballot: its last phase-2 write carried host 3's value.
+    const last = blockOf(area, r.writes().at(-1)!, hostId);
+    expect(last).toMatchObject({ bal: last.mbal, inp: { hostId: OTHER, generation: OTHER_GEN, lver: 5 } });
+    expect(r.engine.state).toBe('free');
+  });
+
+  it('the area alone settles it (a leader at lver 5 names another live host): busy at once, naming the lver, without a ballot', () => {
+    const { world, area, r } = contendedAfterPhase2((a) => {
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal: p2Mbal(a) + 16, bal: p2Mbal(a) + 16, inp: { hostId: OTHER, generation: OTHER_GEN, lver: 5, timestampMs: 3 }, writerGeneration: OTHER_GEN });
+      a.setLeader({ lver: 5, ownerHostId: OTHER, ownerGeneration: OTHER_GEN, timestampMs: 4, writerHostId: OTHER, writerGeneration: OTHER_GEN, flags: 0 });
+    });
+    const writes = r.writes().length;
+    world.advance(20 * RETRY_MS);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'busy', resolvedLver: 5, holder: expect.objectContaining({ hostId: OTHER }) })]);
+    expect(r.writes()).toHaveLength(writes);
+    expect(area.leader()).toMatchObject({ lver: 5, ownerHostId: OTHER });
+  });
+
+  it('an unusable area read while learning does not forget: acquire-failed (storage, resolving), then resolved as ours', () => {
+    const { world, area, r } = contendedAfterPhase2((a) => {
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal: p2Mbal(a) + 16, inp: { hostId: 0, generation: 0, lver: 5, timestampMs: 0 }, writerGeneration: OTHER_GEN });
+    });
+    // Host 3's block fails its checksum when the retry reads the area.
+    const good = area.read(OTHER * 512, 512);
+    const bad = good.slice();
+    bad[200] = bad[200]! ^ 0xff;
+    area.write(OTHER * 512, bad);
+    world.advance(RETRY_MS);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'acquire-failed', code: 'storage', resolving: true })]);
+    expect(r.engine.state).toBe('resolving');
+    area.write(OTHER * 512, good);
+    world.advance(20 * RETRY_MS);
+    expect(r.lastOutcome()).toMatchObject({ type: 'resolved', lver: 5, wasOurs: true });
+  });
+
+  it('gives up learning after ballotAttemptsMax contended ballots: acquire-failed (contended, resolving), then resolves in the background', () => {
+    const { world, area, r, hostId } = contendedAfterPhase2((a) => {
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal: p2Mbal(a) + 16, inp: { hostId: 0, generation: 0, lver: 5, timestampMs: 0 }, writerGeneration: OTHER_GEN });
+      rollBackLeader(a);
+    });
+    // Host 3 keeps starting higher ballots at lver 5, seen by every read of ours.
+    let outbid = true;
+    r.always({ where: (io) => {
+      if (outbid && io.kind === 'read') area.setBlock({ ...area.block(OTHER), mbal: Math.max(area.block(OTHER).mbal, area.block(hostId).mbal) + 16 });
+      return false;
+    } }, OK);
+    world.runUntil(() => r.outcomes.length > 0, 20 * RETRY_MS);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'acquire-failed', code: 'contended', resolving: true })]);
+    expect(r.engine.state).toBe('resolving');
+    // Three learning ballots after the first one, each a phase-1 write at lver 5 keeping our value.
+    const ballots = r.writes().map((w) => blockOf(area, w, hostId)).filter((b) => b.bal !== b.mbal);
+    expect(ballots).toHaveLength(4);
+    for (const b of ballots.slice(1)) expect(b.inp).toMatchObject({ hostId, generation: GEN, lver: 5 });
+    // Resolving keeps balloting in the background while outbid.
+    world.advance(20 * RETRY_MS);
+    expect(r.engine.state).toBe('resolving');
+    outbid = false;
+    world.advance(20 * RETRY_MS);
+    expect(r.lastOutcome()).toMatchObject({ type: 'resolved', lver: 5, wasOurs: true });
+    expect(area.leader()).toMatchObject({ lver: 5, ownerHostId: 0 });
+  });
+});
+
+/** Our (host 7's) mbal as it is on disk. */
+function p2Mbal(area: ResourceArea): number {
+  return area.block(7).mbal;
+}
