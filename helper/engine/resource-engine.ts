@@ -27,7 +27,13 @@ import { IoIds, type Effects, type IoId, type IoRequest, type IoResult } from '.
  * a new ballot number (phase 1), read every block, adopt the highest-balloted
  * value of this lver, write it (phase 2), read every block again; then commit
  * owner = (host id, generation) and lver into the leader. 3 reads + 3 writes.
- * Release: read the leader sector, write it free. 1 read + 1 write.
+ * Release: read the leader sector, write it free, then mark our block released
+ * (so that a host meeting our value under a rolled-back leader need not wait
+ * for us). 1 read + 2 writes.
+ *
+ * No helping commits: a host never writes the leader for another owner. After
+ * its ballot decides a value that is finished (its owner gone, or marked
+ * released in its own block), it ballots for the next lver directly.
  *
  * Shared mode: win the leader by a ballot, set the shared bit in our own
  * block, write the leader free; an exclusive acquirer is busy while any live
@@ -103,7 +109,7 @@ export type ResourceOutcome =
   | { readonly type: 'release-failed'; readonly reason: string };
 
 type Phase = 'free' | 'acquiring' | 'held' | 'releasing' | 'resolving';
-type Step = 'read' | 'p1-write' | 'p1-read' | 'p2-write' | 'p2-read' | 'commit' | 'shared-mark' | 'shared-leader-free' | 'shared-clear' | 'release-read' | 'release-write';
+type Step = 'read' | 'p1-write' | 'p1-read' | 'p2-write' | 'p2-read' | 'commit' | 'shared-mark' | 'shared-leader-free' | 'shared-clear' | 'release-read' | 'release-write' | 'release-mark';
 
 interface Attempt {
   readonly mode: LeaseMode;
@@ -122,6 +128,8 @@ interface Attempt {
   attempts: number;
   /** Contended ballots run to learn the value at ownValueLver. */
   learnAttempts: number;
+  /** Resolving learnt that the value of its lver was ours (and wrote it free). */
+  decidedOurs: boolean;
   ownBlock: HostBlock | undefined;
   /** The blocks of the attempt's first read (only a broken rule uses them). */
   firstBlocks: readonly HostBlock[];
@@ -221,6 +229,7 @@ export class ResourceEngine {
       resolvedLver: undefined,
       attempts: 1,
       learnAttempts: 0,
+      decidedOurs: false,
       ownBlock: undefined,
       firstBlocks: [],
       sharedConflict: undefined,
@@ -252,7 +261,7 @@ export class ResourceEngine {
         if (namesUs && !this.knownLvers.has(leader.lver)) {
           return this.failAttempt('identity', `the leader names our host id ${this.config.hostId} and generation ${a.generation} at lver ${leader.lver}, which this helper never held: is another host configured with host id ${this.config.hostId}?`);
         }
-        if (!namesUs && !this.liveness.ownerGone(leader.ownerHostId, leader.ownerGeneration, this.nowMs)) {
+        if (!namesUs && !this.finished({ hostId: leader.ownerHostId, generation: leader.ownerGeneration }, leader.lver, blocks)) {
           return this.busy(leader.ownerHostId, leader.ownerGeneration, 'exclusive', `held by host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}`);
         }
       }
@@ -262,11 +271,17 @@ export class ResourceEngine {
       }
       a.lver = this.nextInstance(leader, blocks, a.generation);
     }
+    this.startBallot(blocks);
+  }
+
+  /** Phase 1 of a ballot for a.lver: our block with a new ballot number, keeping a value we accepted at that lver. */
+  private startBallot(blocks: readonly HostBlock[]): void {
+    const a = this.attempt!;
     const seen = Math.max(this.ballotFloor, ...blocks.map((b) => b.mbal));
     a.mbal = nextBallot(this.config.hostId, this.config.resource.hostsMax, this.broken.reuseBallotNumber ? 0 : seen);
     this.ballotFloor = a.mbal;
     this.persist = a.mbal;
-    const own = a.ownBlock;
+    const own = a.ownBlock!;
     const sameInstance = own.inp.lver === a.lver;
     this.writeOwnBlock('p1-write', {
       ...own,
@@ -274,6 +289,7 @@ export class ResourceEngine {
       bal: sameInstance ? own.bal : 0,
       inp: sameInstance ? own.inp : { hostId: 0, generation: 0, lver: a.lver, timestampMs: 0 },
       writerGeneration: a.generation,
+      released: false,
     });
   }
 
@@ -311,7 +327,7 @@ export class ResourceEngine {
     for (const b of blocks) {
       if (b.inp.lver === top && b.bal > 0 && b.inp.hostId !== 0 && (!best || b.bal > best.bal)) best = b;
     }
-    const finishedOurs = best !== undefined && best.inp.hostId === this.config.hostId && best.inp.generation === generation && this.knownLvers.has(top);
+    const finishedOurs = best !== undefined && best.inp.hostId === this.config.hostId && best.inp.generation === generation && (this.knownLvers.has(top) || this.releasedBy(best.inp, top, blocks));
     return finishedOurs ? top + 1 : top;
   }
 
@@ -356,6 +372,7 @@ export class ResourceEngine {
       bal: a.mbal,
       inp: { hostId: a.value.hostId, generation: a.value.generation, lver: a.lver, timestampMs: this.nowMs },
       writerGeneration: a.generation,
+      released: false,
     });
   }
 
@@ -365,23 +382,25 @@ export class ResourceEngine {
     const ours = this.isOurs(a.value!, a);
     // A value of ours that we may not use (resolving, or a live shared holder appeared) is committed free.
     a.sharedConflict = ours && !a.resolving && a.mode === 'exclusive' ? this.liveSharedHolder(blocks) : undefined;
-    if (!ours && !this.liveness.ownerGone(a.value!.hostId, a.value!.generation, this.nowMs)) {
-      // Another live host's value: it commits its own lease. A helping commit of ours could land
-      // late, after that host released, and bring the lease back to life.
+    if (!ours) {
+      // Another host's value: only it commits its lease. A helping commit could land late, after
+      // that host released, and roll the leader back onto a live owner that holds nothing.
       if (a.resolving) return this.finishResolving(a.lver, false);
-      return this.busy(a.value!.hostId, a.value!.generation, 'exclusive', `lver ${a.lver} was decided for host ${a.value!.hostId} generation ${a.value!.generation}`);
+      if (!this.finished(a.value!, a.lver, blocks)) {
+        return this.busy(a.value!.hostId, a.value!.generation, 'exclusive', `lver ${a.lver} was decided for host ${a.value!.hostId} generation ${a.value!.generation}`);
+      }
+      return this.ballotPast(blocks);
     }
-    const owner = ours && (a.resolving || a.sharedConflict) ? { hostId: 0, generation: 0 } : a.value!;
-    if (ours) this.knownLvers.add(a.lver);
+    const owner = a.resolving || a.sharedConflict ? { hostId: 0, generation: 0 } : a.value!;
+    this.knownLvers.add(a.lver);
     this.writeLeader('commit', { lver: a.lver, ownerHostId: owner.hostId, ownerGeneration: owner.generation, timestampMs: this.nowMs, writerHostId: this.config.hostId, writerGeneration: a.generation, flags: 0 });
   }
 
   private onCommitted(): void {
     const a = this.attempt!;
     const ours = this.isOurs(a.value!, a);
-    if (a.resolving) return this.finishResolving(a.lver, ours);
-    // We committed a gone owner's value: the version after it is free to ballot for.
-    if (!ours) return this.retryContended(`lver ${a.lver} was decided for host ${a.value!.hostId}, which is gone; balloting for the next`);
+    assert.ok(ours, 'only our own value is ever committed');
+    if (a.resolving) return this.finishResolving(a.lver, true);
     if (a.mode === 'exclusive') {
       const conflict = a.sharedConflict;
       if (conflict) {
@@ -392,11 +411,40 @@ export class ResourceEngine {
       }
       return this.acquiredExclusive(a.lver, a, this.lastOwnBlock!);
     }
-    this.writeOwnBlock('shared-mark', { ...this.lastOwnBlock!, shared: true, sharedGeneration: a.generation });
+    // The leader is written free next: our exclusive claim at this lver is given up (released).
+    this.writeOwnBlock('shared-mark', { ...this.lastOwnBlock!, shared: true, sharedGeneration: a.generation, released: true });
   }
 
   private isOurs(value: { hostId: number; generation: number }, a: Attempt): boolean {
     return value.hostId === this.config.hostId && value.generation === a.generation;
+  }
+
+  /** The owner of a value decided at lver is done with it: its generation is gone, or it marked it released. */
+  private finished(value: { hostId: number; generation: number }, lver: number, blocks: readonly HostBlock[]): boolean {
+    return this.releasedBy(value, lver, blocks) || this.liveness.ownerGone(value.hostId, value.generation, this.nowMs);
+  }
+
+  /** The owner's own block says it holds nothing exclusively at this lver (MODE_RELEASED, same generation). */
+  private releasedBy(value: { hostId: number; generation: number }, lver: number, blocks: readonly HostBlock[]): boolean {
+    const block = blocks.find((b) => b.hostId === value.hostId);
+    return block !== undefined && block.released && block.writerGeneration === value.generation && block.inp.lver >= lver;
+  }
+
+  /**
+   * Our ballot decided a finished value at a.lver: ballot for the next lver at once, without
+   * committing that value for its owner (no helping commits) and without reading again.
+   */
+  private ballotPast(blocks: readonly HostBlock[]): void {
+    const a = this.attempt!;
+    if (a.mode === 'exclusive') {
+      const shared = this.liveSharedHolder(blocks);
+      if (shared) return this.busy(shared.hostId, shared.sharedGeneration, 'shared', `held in shared mode by host ${shared.hostId}`);
+    }
+    a.lver++;
+    a.value = undefined;
+    a.phase2 = false;
+    a.ownBlock = this.lastOwnBlock;
+    this.startBallot(blocks);
   }
 
   /** Our block as we last wrote it. */
@@ -503,15 +551,18 @@ export class ResourceEngine {
 
   private finishResolving(lver: number, wasOurs: boolean): void {
     const a = this.attempt!;
-    if (a.mode === 'shared' && this.lastOwnBlock?.shared) {
-      // The shared bit may have landed: clear it, or it would block exclusive acquirers for our whole generation.
-      this.writeOwnBlock('shared-clear', { ...this.lastOwnBlock, shared: false, sharedGeneration: 0 });
-      a.value = wasOurs ? { hostId: this.config.hostId, generation: a.generation } : a.value;
+    const last = this.lastOwnBlock;
+    // A retry after a failed mark write finds the leader already free: it was ours all the same.
+    a.decidedOurs ||= wasOurs;
+    if (last && (a.decidedOurs || (a.mode === 'shared' && last.shared))) {
+      // A shared bit that may have landed is cleared, or it would block exclusive acquirers for our
+      // whole generation; a version of ours just written free is marked released.
+      this.writeOwnBlock('shared-clear', { ...last, shared: false, sharedGeneration: 0, released: a.decidedOurs || last.released });
       return;
     }
     this.phase = 'free';
     this.attempt = undefined;
-    this.outcomes.push({ type: 'resolved', lver, wasOurs });
+    this.outcomes.push({ type: 'resolved', lver, wasOurs: a.decidedOurs });
   }
 
   private onGenerationEnded(): void {
@@ -581,11 +632,15 @@ export class ResourceEngine {
     this.inflight.delete(result.id);
     if (entry.epoch !== this.epoch) return; // from an attempt or release that has ended
     const step = entry.step;
-    if (step === 'release-read' || step === 'release-write') {
+    if (step === 'release-read' || step === 'release-write' || step === 'release-mark') {
       if (!this.held) return; // our generation ended while the release ran
+      // The leader is free once release-write succeeded: the mark only spares others a wait.
+      if (step === 'release-mark') return this.releasedDone(result.ok ? undefined : `the released mark was not written (${result.reason}: ${result.detail})`);
       if (!result.ok) return this.releaseFailed(`${step} ${result.reason}: ${result.detail}`);
       if (step === 'release-read') return this.onReleaseRead(result.data!);
-      return this.releasedDone(undefined);
+      // A shared release wrote our block (still marked released since the shared mark); an exclusive one marks it now.
+      if (this.held.mode === 'shared') return this.releasedDone(undefined);
+      return this.writeOwnBlock('release-mark', { ...this.held.ownBlock, released: true });
     }
     if (!this.attempt) return; // the attempt ended (generation ended) while the I/O ran
     // After a pause (a stopped helper, a slow event loop) our delta lease may have expired before
@@ -619,7 +674,7 @@ export class ResourceEngine {
         return this.acquiredShared();
       case 'shared-clear':
         this.phase = 'free';
-        this.outcomes.push({ type: 'resolved', lver: this.attempt.lver, wasOurs: true });
+        this.outcomes.push({ type: 'resolved', lver: this.attempt.lver, wasOurs: this.attempt.decidedOurs });
         this.attempt = undefined;
         return;
     }

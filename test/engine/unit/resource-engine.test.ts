@@ -107,19 +107,40 @@ describe('ResourceEngine uncontended exclusive acquire', () => {
 });
 
 describe('ResourceEngine release', () => {
-  it.each([512, 4096] as const)('%i-byte sectors: 1 read of one sector + 1 leader write; the leader is free at the same lver', (sectorSize) => {
+  it.each([512, 4096] as const)('%i-byte sectors: 1 read of one sector, the leader written free at the same lver, then our block marked released', (sectorSize) => {
     const { area, r } = setup(spec(16, sectorSize), 7);
     acquire(r);
+    const accepted = area.block(7);
+    expect(accepted.released).toBe(false);
     const from = r.ioLog.length;
     r.send({ type: 'release' });
     const ios = r.ioLog.slice(from);
     expect(ios.map((e) => [e.kind, e.offset, e.length])).toEqual([
       ['read', 0, sectorSize],
       ['write', 0, sectorSize],
+      ['write', 7 * sectorSize, sectorSize],
     ]);
-    expect(r.outcomes.at(-1)!.outcome).toMatchObject({ type: 'released', lver: 1 });
+    expect(r.outcomes.at(-1)!.outcome).toMatchObject({ type: 'released', lver: 1, note: undefined });
     expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0, ownerGeneration: 0 });
+    // The mark keeps the ballot state (promise and accepted value) and says it is released.
+    expect(area.block(7)).toEqual({ ...accepted, released: true });
     expect(r.engine.holding).toBeUndefined();
+    expect(r.engine.state).toBe('free');
+    // The next ballot write clears the mark.
+    acquire(r);
+    const nextP1 = blockOf(area, r.writes(from + ios.length)[0]!, 7);
+    expect(nextP1.released).toBe(false);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
+  });
+
+  it('a failed mark write still releases (the leader is free), with a note', () => {
+    const { area, r } = setup();
+    acquire(r);
+    r.on({ kind: 'write', offset: 7 * 512 }, EIO);
+    r.send({ type: 'release' });
+    expect(r.lastOutcome()).toMatchObject({ type: 'released', lver: 1, note: expect.stringMatching(/released mark was not written/) });
+    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0 });
+    expect(area.block(7).released).toBe(false);
     expect(r.engine.state).toBe('free');
   });
 
@@ -294,8 +315,9 @@ describe('ResourceEngine shared mode', () => {
     expect(b.lastOutcome()).toMatchObject({ type: 'acquired', mode: 'shared' });
     expect(a.engine.holding?.mode).toBe('shared');
     expect(b.engine.holding?.mode).toBe('shared');
-    expect(area.block(1)).toMatchObject({ shared: true, sharedGeneration: 11 });
-    expect(area.block(2)).toMatchObject({ shared: true, sharedGeneration: 12 });
+    // The leader is written free after the shared mark: the exclusive claim of each is marked released.
+    expect(area.block(1)).toMatchObject({ shared: true, sharedGeneration: 11, released: true });
+    expect(area.block(2)).toMatchObject({ shared: true, sharedGeneration: 12, released: true });
     expect(area.leader().ownerHostId).toBe(0);
 
     acquire(x, 'exclusive', 13);
@@ -424,6 +446,8 @@ describe('ResourceEngine I/O failures', () => {
     expect(resolved).toHaveLength(1);
     expect(resolved[0]!.outcome).toMatchObject({ lver: 1, wasOurs: true });
     expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0, ownerGeneration: 0 });
+    // Written free and marked released in our block, like a release.
+    expect(area.block(hostId)).toMatchObject({ released: true, inp: { hostId, generation: GEN, lver: 1 } });
     expect(r.engine.state).toBe('free');
     expect(r.wakeAtMs).toBeUndefined();
     expectOnlyOwnWrites(r, hostId);
@@ -490,17 +514,22 @@ describe('ResourceEngine I/O failures', () => {
     expect(b.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
   });
 
-  it('resolving finds lver 1 committed for us by a host that thought us gone: writes the leader free', () => {
+  it('no helping commit: a host that thinks host 1 gone decides its value at lver 1, writes no leader for it, and ballots lver 2 at once', () => {
     const { world, area, liveB, a, b } = commitLost(RETRY_MS, 20 * RETRY_MS);
     liveB.setGone(1, 31);
     acquire(b, 'exclusive', 32);
-    expect(b.outcomesOf('acquired')).toHaveLength(0);
-    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 1, ownerGeneration: 31 });
-    world.advanceTo(world.now + RETRY_MS);
-    expect(a.lastOutcome()).toMatchObject({ type: 'resolved', lver: 1, wasOurs: true });
-    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0 });
-    world.advance(40 * RETRY_MS);
-    expect(b.outcomesOf('acquired').map((o) => o.outcome.lver)).toEqual([2]);
+    expect(b.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 2, mode: 'exclusive' }]);
+    // Two ballots back to back (lver 1 learns host 1's value, lver 2 is ours), no read between them,
+    // and one leader write: our own commit of lver 2.
+    expect(b.ioLog.map((e) => e.kind)).toEqual(['read', 'write', 'read', 'write', 'read', 'write', 'read', 'write', 'read', 'write']);
+    expect(blockOf(area, b.ioLog[3]!, 2).inp).toMatchObject({ hostId: 1, generation: 31, lver: 1 });
+    const leaderWrites = b.writes().filter((w) => w.offset === 0);
+    expect(leaderWrites).toHaveLength(1);
+    expect(area.leader()).toMatchObject({ lver: 2, ownerHostId: 2, ownerGeneration: 32 });
+    // Host 1's resolving finds the leader past its lver and leaves it alone.
+    world.advance(10 * RETRY_MS);
+    expect(a.lastOutcome()).toMatchObject({ type: 'resolved', lver: 1 });
+    expect(area.leader()).toMatchObject({ lver: 2, ownerHostId: 2, ownerGeneration: 32 });
   });
 
   it('resolving when another host has meanwhile moved the leader past our lver: resolved, not ours, the leader left alone', () => {
@@ -745,3 +774,68 @@ describe('ResourceEngine contended after our phase 2 (learning the decided value
 function p2Mbal(area: ResourceArea): number {
   return area.block(7).mbal;
 }
+
+describe('ResourceEngine rolled-back leader and the released mark', () => {
+  /** Host 1 (generation 11) acquires lver 5 and releases it; then a late write rolls the leader back to lver 4. */
+  function releasedThenRolledBack(markFails = false) {
+    const world = new World();
+    const area = world.resource(spec());
+    const live = new StubLiveness();
+    const h1 = world.resourceEngine(area, { hostId: 1, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3 }, live);
+    const h2 = world.resourceEngine(area, { hostId: 2, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3 }, live);
+    area.setLeader({ lver: 4, ownerHostId: 0, ownerGeneration: 0, timestampMs: 1, writerHostId: 3, writerGeneration: 2, flags: 0 });
+    acquire(h1, 'exclusive', 11);
+    expect(h1.lastOutcome()).toMatchObject({ type: 'acquired', lver: 5 });
+    if (markFails) h1.on({ kind: 'write', offset: 512 }, EIO);
+    h1.send({ type: 'release' });
+    expect(h1.lastOutcome()).toMatchObject({ type: 'released', lver: 5 });
+    // Host 3's late write of lver 4 (its release) lands: the leader no longer shows lver 5.
+    area.setLeader({ lver: 4, ownerHostId: 0, ownerGeneration: 0, timestampMs: 2, writerHostId: 3, writerGeneration: 2, flags: 0 });
+    return { world, area, live, h1, h2 };
+  }
+
+  it('another host decides the released owner\'s value at lver 5 and ballots lver 6 at once, though that owner is live', () => {
+    const { area, h1, h2 } = releasedThenRolledBack();
+    expect(area.block(1)).toMatchObject({ released: true, writerGeneration: 11, inp: { hostId: 1, generation: 11, lver: 5 } });
+    acquire(h2, 'exclusive', 12);
+    expect(h2.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 6, mode: 'exclusive' }]);
+    // Its ballot for lver 5 carried host 1's value; it never wrote the leader for host 1.
+    expect(blockOf(area, h2.ioLog[3]!, 2).inp).toMatchObject({ hostId: 1, generation: 11, lver: 5 });
+    expect(h2.writes().filter((w) => w.offset === 0)).toHaveLength(1);
+    expect(area.leader()).toMatchObject({ lver: 6, ownerHostId: 2, ownerGeneration: 12 });
+    // Host 1 acquires again after host 2 released: lver 7.
+    h2.send({ type: 'release' });
+    acquire(h1, 'exclusive', 11);
+    expect(h1.lastOutcome()).toMatchObject({ type: 'acquired', lver: 7 });
+  });
+
+  it('without the mark (its write failed) the live owner\'s decided value keeps other hosts busy', () => {
+    const { area, h2 } = releasedThenRolledBack(true);
+    expect(area.block(1).released).toBe(false);
+    acquire(h2, 'exclusive', 12);
+    expect(h2.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 1, generation: 11 } });
+    expect(area.leader()).toMatchObject({ lver: 4, ownerHostId: 0 });
+  });
+
+  it('a mark of another generation does not count: busy', () => {
+    const { area, h2 } = releasedThenRolledBack();
+    area.setBlock({ ...area.block(1), writerGeneration: 10 });
+    acquire(h2, 'exclusive', 12);
+    expect(h2.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 1, generation: 11 } });
+  });
+
+  it('a leader naming a live owner whose own block is marked released at that lver: not busy, the next lver is ours', () => {
+    const { area, live, r } = setup();
+    live.states.set(3, 'LIVE');
+    area.setBlock({ ...emptyHostBlock(3), mbal: 19, bal: 19, inp: { hostId: 3, generation: 2, lver: 5, timestampMs: 1 }, writerGeneration: 2, released: true });
+    area.setLeader({ lver: 5, ownerHostId: 3, ownerGeneration: 2, timestampMs: 1, writerHostId: 3, writerGeneration: 2, flags: 0 });
+    acquire(r);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 6, mode: 'exclusive' }]);
+    // Marked released at an older lver only: busy.
+    const { area: area2, r: r2 } = setup();
+    area2.setBlock({ ...emptyHostBlock(3), mbal: 19, bal: 19, inp: { hostId: 3, generation: 2, lver: 4, timestampMs: 1 }, writerGeneration: 2, released: true });
+    area2.setLeader({ lver: 5, ownerHostId: 3, ownerGeneration: 2, timestampMs: 1, writerHostId: 3, writerGeneration: 2, flags: 0 });
+    acquire(r2);
+    expect(r2.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 3, generation: 2 } });
+  });
+});
