@@ -270,6 +270,13 @@ export class ResourceEngine {
         if (shared) return this.busy(shared.hostId, shared.sharedGeneration, 'shared', `held in shared mode by host ${shared.hostId}`);
       }
       a.lver = this.nextInstance(leader, blocks, a.generation);
+      // A live host's value accepted at this lver and not committed: that host is deciding it
+      // (acquiring or resolving). A ballot of ours would only learn it and end busy, and its higher
+      // number would make that host's ballot start over: under contention, a livelock.
+      const pending = bestAccepted(blocks, a.lver)?.inp;
+      if (pending && !this.isOurs(pending, a) && !this.finished(pending, a.lver, blocks)) {
+        return this.busy(pending.hostId, pending.generation, 'exclusive', `host ${pending.hostId} generation ${pending.generation} is deciding lver ${a.lver}`);
+      }
     }
     this.startBallot(blocks);
   }
@@ -323,10 +330,7 @@ export class ResourceEngine {
   private nextInstance(leader: LeaderRecord, blocks: readonly HostBlock[], generation: number): number {
     let top = leader.lver + 1;
     for (const b of blocks) if (b.inp.lver > top) top = b.inp.lver;
-    let best: HostBlock | undefined;
-    for (const b of blocks) {
-      if (b.inp.lver === top && b.bal > 0 && b.inp.hostId !== 0 && (!best || b.bal > best.bal)) best = b;
-    }
+    const best = bestAccepted(blocks, top);
     const finishedOurs = best !== undefined && best.inp.hostId === this.config.hostId && best.inp.generation === generation && (this.knownLvers.has(top) || this.releasedBy(best.inp, top, blocks));
     return finishedOurs ? top + 1 : top;
   }
@@ -356,10 +360,7 @@ export class ResourceEngine {
 
   private startPhase2(blocks: readonly HostBlock[]): void {
     const a = this.attempt!;
-    let best: HostBlock | undefined;
-    for (const b of blocks) {
-      if (b.inp.lver === a.lver && b.bal > 0 && b.inp.hostId !== 0 && (!best || b.bal > best.bal)) best = b;
-    }
+    const best = bestAccepted(blocks, a.lver);
     a.value = best ? { hostId: best.inp.hostId, generation: best.inp.generation } : { hostId: this.config.hostId, generation: a.generation };
     a.phase2 = true;
     // Another value with the highest bal proves ours was not decided here: a decided value is the
@@ -735,6 +736,15 @@ export class ResourceEngine {
   private label(): string {
     return `resource ${JSON.stringify(this.config.resource.resourceName)}`;
   }
+}
+
+/** The block holding the value accepted at the highest ballot for this lver, if any. */
+function bestAccepted(blocks: readonly HostBlock[], lver: number): HostBlock | undefined {
+  let best: HostBlock | undefined;
+  for (const b of blocks) {
+    if (b.inp.lver === lver && b.bal > 0 && b.inp.hostId !== 0 && (!best || b.bal > best.bal)) best = b;
+  }
+  return best;
 }
 
 function firstProblem(area: ResourceArea): string | undefined {

@@ -264,26 +264,26 @@ describe('ResourceEngine busy and takeover', () => {
     expect(r.ioLog).toHaveLength(6);
   });
 
-  it('adopts the highest-balloted value already accepted for the lver: busy while its host is live, never acquired', () => {
+  it('a live host\'s accepted, uncommitted value at the lver: busy at once without a ballot (that host is deciding it)', () => {
     const { world, area, live, r } = setup();
-    // Host 2 accepted its own value for lver 1 (phase 2) and stopped before committing.
+    // Host 2 accepted its own value for lver 1 (phase 2) and has not committed yet.
     area.setBlock({ ...emptyHostBlock(2), mbal: 18, bal: 18, inp: { hostId: 2, generation: 9, lver: 1, timestampMs: 3 }, writerGeneration: 9 });
     // A lower-balloted accepted value loses to it.
     area.setBlock({ ...emptyHostBlock(3), mbal: 3, bal: 3, inp: { hostId: 3, generation: 1, lver: 1, timestampMs: 1 }, writerGeneration: 1 });
     acquire(r);
-    expect(r.outcomesOf('acquired')).toHaveLength(0);
-    expect(r.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 2, generation: 9, mode: 'exclusive' } });
-    // Our phase-2 write carried host 2's value, not ours.
-    const p2 = r.writes().map((w) => blockOf(area, w, 7)).find((b) => b.bal === b.mbal && b.bal > 0)!;
-    expect(p2.inp).toMatchObject({ hostId: 2, generation: 9, lver: 1 });
-    // No helping commit for a live owner: the leader is left as it was.
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'busy', holder: expect.objectContaining({ hostId: 2, generation: 9, mode: 'exclusive' }) })]);
+    // No ballot: a higher ballot number of ours would only make host 2 start over.
+    expect(r.ioLog.map((e) => e.kind)).toEqual(['read']);
     expect(area.leader()).toMatchObject({ lver: 0, ownerHostId: 0 });
     expect(r.engine.state).toBe('free');
-    // Once host 2's generation is gone, lver 1 stays host 2's and the next version is ours.
+    // Once host 2's generation is gone, a ballot adopts its value (the highest-balloted) for lver 1,
+    // commits nothing for it, and the next version is ours.
     live.setGone(2, 9);
     acquire(r);
     world.advance(20 * RETRY_MS);
     expect(r.outcomesOf('acquired').map((o) => o.outcome.lver)).toEqual([2]);
+    const p2 = r.writes().filter((w) => w.offset !== 0).map((w) => blockOf(area, w, 7)).find((b) => b.bal === b.mbal && b.bal > 0)!;
+    expect(p2.inp).toMatchObject({ hostId: 2, generation: 9, lver: 1 });
     expect(area.leader()).toMatchObject({ lver: 2, ownerHostId: 7, ownerGeneration: GEN });
   });
 
