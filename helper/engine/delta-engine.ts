@@ -87,7 +87,7 @@ export class DeltaEngine {
 
   constructor(readonly config: DeltaConfig) {
     assert.ok(config.hostId >= 1 && config.hostId <= config.lockspace.hostsMax, `host id ${config.hostId} outside 1..${config.lockspace.hostsMax}`);
-    this.timing = deriveTiming(config.lockspace.ioTimeoutMs, config.watchdogFireTimeoutMs);
+    this.timing = deriveTiming(config.lockspace.ioTimeoutMs, config.watchdogFireTimeoutMs, config.timingOptions);
     this.table = new HostTable(this.timing, config.takeoverWithoutWatchdog, config.timingOptions, config.brokenRules);
   }
 

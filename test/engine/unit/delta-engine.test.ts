@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeltaConfig } from '../../../dist/helper/engine/delta-engine.js';
-import { deriveTiming, hostDeadAfterMs } from '../../../dist/helper/engine/timing.js';
+import { deriveTiming, hostDeadAfterMs, TIMING_DEFAULTS } from '../../../dist/helper/engine/timing.js';
 import { specBytes, type LockspaceSpec } from '../../../dist/helper/format/index.js';
 import { EIO, HOLD, heldRecord, incarnation, TIMEOUT, TIMEOUT_LANDED, World, type DeltaDriver, type IoLogEntry } from './harness.js';
 
@@ -54,6 +54,14 @@ describe('DeltaEngine join', () => {
   it('the settle wait is at least 2N (a competing join write lands within it)', () => {
     expect(SETTLE).toBeGreaterThanOrEqual(2 * N);
     expect(SETTLE).toBeLessThan(timing.renewWarnMs);
+  });
+
+  it('the settle wait uses the configured clock-rate error: 2N + drift + 2 ms before the verify read', () => {
+    const { world, d } = setup(SPEC, { timingOptions: { ...TIMING_DEFAULTS, clockRatePpm: 10_000 } });
+    // 2 x 10,000 ppm over 2N = 200 ms: 4 ms of drift.
+    expect(d.engine.timing.joinSettleMs).toBe(2 * N + 4 + 2);
+    const t0 = joinNow(world, d);
+    expect(d.ioLog[2]!.submittedAtMs).toBe(t0 + 2 * N + 6);
   });
 
   it('on a free record: 1 read, 1 write, a settle wait of 2N, 1 verify read, then joined at generation+1, valid until T+8N', () => {
