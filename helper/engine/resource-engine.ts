@@ -139,11 +139,14 @@ interface Attempt {
 
 export class ResourceEngine {
   private readonly ids = new IoIds();
-  private readonly inflight = new Map<IoId, { step: Step; epoch: number }>();
+  private readonly inflight = new Map<IoId, { step: Step; epoch: number; leader?: { lver: number; generation: number } }>();
   /** Bumped by every acquire, release and generation end: results of older I/O are ignored. */
   private epoch = 0;
-  /** Versions this engine itself committed for us (so a leader naming us at one is explained). */
-  private readonly knownLvers = new Set<number>();
+  /**
+   * Versions this engine itself committed for us, at one generation (a leader naming an older
+   * generation of ours names a gone owner), so that a leader naming us at one is explained.
+   */
+  private known = { generation: 0, lvers: new Set<number>() };
   private phase: Phase = 'free';
   private attempt: Attempt | undefined;
   private held: { lver: number; mode: LeaseMode; generation: number; ownBlock: HostBlock } | undefined;
@@ -249,36 +252,49 @@ export class ResourceEngine {
     a.firstBlocks = blocks;
     if (a.resolving) {
       if (leader.lver >= a.lver) return this.resolvedByLeader(leader);
-    } else if (a.ownValueLver !== undefined && !this.settledNotOurs(leader, blocks)) {
-      // Our value may be decided at this lver: ballot it again whatever the leader says (a rolled-back
-      // leader may name a live owner of an older version), until we learn the decided value.
-    } else {
-      if (leader.ownerHostId !== 0) {
-        // The leader may name us at this generation although we hold nothing: a late commit of a
-        // lease this engine already released or resolved; then ballot past it. A version of ours
-        // we never knew means another helper writes with our host id and generation: refuse.
-        const namesUs = leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation;
-        if (namesUs && !this.knownLvers.has(leader.lver)) {
-          return this.failAttempt('identity', `the leader names our host id ${this.config.hostId} and generation ${a.generation} at lver ${leader.lver}, which this helper never held: is another host configured with host id ${this.config.hostId}?`);
-        }
-        if (!namesUs && !this.finished({ hostId: leader.ownerHostId, generation: leader.ownerGeneration }, leader.lver, blocks)) {
-          return this.busy(leader.ownerHostId, leader.ownerGeneration, 'exclusive', `held by host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}`);
-        }
+    } else if (a.ownValueLver === undefined || this.settledNotOurs(leader, blocks)) {
+      if (!this.chooseInstance(leader, blocks)) return;
+    }
+    // (While our phase-2 value may be decided at a.lver, ballot it again whatever the leader says:
+    // a rolled-back leader may name a live owner of an older version.)
+    this.startBallot(blocks);
+  }
+
+  /**
+   * A fresh ballot of an acquire: busy (false) while a live host holds the lease or is deciding
+   * the lver we would ballot; otherwise sets a.lver and returns true.
+   */
+  private chooseInstance(leader: LeaderRecord, blocks: readonly HostBlock[]): boolean {
+    const a = this.attempt!;
+    if (leader.ownerHostId !== 0) {
+      // The leader may name us at this generation although we hold nothing: a late commit of a
+      // lease this engine already released or resolved; then ballot past it. A version of ours
+      // we never knew means another helper writes with our host id and generation: refuse.
+      const namesUs = leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation;
+      if (namesUs && !this.knows(a.generation, leader.lver)) {
+        this.failAttempt('identity', `the leader names our host id ${this.config.hostId} and generation ${a.generation} at lver ${leader.lver}, which this helper never held: is another host configured with host id ${this.config.hostId}?`);
+        return false;
       }
-      if (a.mode === 'exclusive') {
-        const shared = this.liveSharedHolder(blocks);
-        if (shared) return this.busy(shared.hostId, shared.sharedGeneration, 'shared', `held in shared mode by host ${shared.hostId}`);
-      }
-      a.lver = this.nextInstance(leader, blocks, a.generation);
-      // A live host's value accepted at this lver and not committed: that host is deciding it
-      // (acquiring or resolving). A ballot of ours would only learn it and end busy, and its higher
-      // number would make that host's ballot start over: under contention, a livelock.
-      const pending = bestAccepted(blocks, a.lver)?.inp;
-      if (pending && !this.isOurs(pending, a) && !this.finished(pending, a.lver, blocks)) {
-        return this.busy(pending.hostId, pending.generation, 'exclusive', `host ${pending.hostId} generation ${pending.generation} is deciding lver ${a.lver}`);
+      if (!namesUs && !this.finished({ hostId: leader.ownerHostId, generation: leader.ownerGeneration }, leader.lver, blocks)) {
+        this.busy(leader.ownerHostId, leader.ownerGeneration, 'exclusive', `held by host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}`);
+        return false;
       }
     }
-    this.startBallot(blocks);
+    const shared = a.mode === 'exclusive' ? this.liveSharedHolder(blocks) : undefined;
+    if (shared) {
+      this.busy(shared.hostId, shared.sharedGeneration, 'shared', `held in shared mode by host ${shared.hostId}`);
+      return false;
+    }
+    a.lver = this.nextInstance(leader, blocks, a.generation);
+    // A live host's value accepted at this lver and not committed: that host is deciding it
+    // (acquiring or resolving). A ballot of ours would only learn it and end busy, and its higher
+    // number would make that host's ballot start over: under contention, a livelock.
+    const pending = bestAccepted(blocks, a.lver)?.inp;
+    if (pending && !this.isOurs(pending, a) && !this.finished(pending, a.lver, blocks)) {
+      this.busy(pending.hostId, pending.generation, 'exclusive', `host ${pending.hostId} generation ${pending.generation} is deciding lver ${a.lver}`);
+      return false;
+    }
+    return true;
   }
 
   /** Phase 1 of a ballot for a.lver: our block with a new ballot number, keeping a value we accepted at that lver. */
@@ -331,7 +347,7 @@ export class ResourceEngine {
     let top = leader.lver + 1;
     for (const b of blocks) if (b.inp.lver > top) top = b.inp.lver;
     const best = bestAccepted(blocks, top);
-    const finishedOurs = best !== undefined && best.inp.hostId === this.config.hostId && best.inp.generation === generation && (this.knownLvers.has(top) || this.releasedBy(best.inp, top, blocks));
+    const finishedOurs = best !== undefined && best.inp.hostId === this.config.hostId && best.inp.generation === generation && (this.knows(generation, top) || this.releasedBy(best.inp, top, blocks));
     return finishedOurs ? top + 1 : top;
   }
 
@@ -393,7 +409,7 @@ export class ResourceEngine {
       return this.ballotPast(blocks);
     }
     const owner = a.resolving || a.sharedConflict ? { hostId: 0, generation: 0 } : a.value!;
-    this.knownLvers.add(a.lver);
+    this.knowLver(a.generation, a.lver);
     this.writeLeader('commit', { lver: a.lver, ownerHostId: owner.hostId, ownerGeneration: owner.generation, timestampMs: this.nowMs, writerHostId: this.config.hostId, writerGeneration: a.generation, flags: 0 });
   }
 
@@ -451,8 +467,27 @@ export class ResourceEngine {
   /** Our block as we last wrote it. */
   private lastOwnBlock: HostBlock | undefined;
 
+  private knowLver(generation: number, lver: number): void {
+    if (this.known.generation !== generation) this.known = { generation, lvers: new Set() };
+    this.known.lvers.add(lver);
+  }
+
+  private knows(generation: number, lver: number): boolean {
+    return this.known.generation === generation && this.known.lvers.has(lver);
+  }
+
+  /**
+   * A leader write of ours completed. No host writes the leader for another (no helping commits)
+   * and our leader writes never overlap (one outstanding write per sector), so no write of ours
+   * naming an older version can still land: a leader naming us there would be another writer's.
+   */
+  private leaderWritten(generation: number, lver: number): void {
+    if (this.known.generation !== generation) return;
+    for (const old of this.known.lvers) if (old < lver) this.known.lvers.delete(old);
+  }
+
   private acquiredExclusive(lver: number, a: Attempt, ownBlock: HostBlock): void {
-    this.knownLvers.add(lver);
+    this.knowLver(a.generation, lver);
     this.phase = 'held';
     this.held = { lver, mode: 'exclusive', generation: a.generation, ownBlock };
     this.attempt = undefined;
@@ -631,6 +666,7 @@ export class ResourceEngine {
     const entry = this.inflight.get(result.id);
     assert.ok(entry, `resource engine got a result for unknown I/O ${result.id}`);
     this.inflight.delete(result.id);
+    if (result.ok && entry.leader) this.leaderWritten(entry.leader.generation, entry.leader.lver);
     if (entry.epoch !== this.epoch) return; // from an attempt or release that has ended
     const step = entry.step;
     if (step === 'release-read' || step === 'release-write' || step === 'release-mark') {
@@ -725,7 +761,7 @@ export class ResourceEngine {
 
   private writeLeader(step: Step, leader: LeaderRecord): void {
     const id = this.ids.take();
-    this.inflight.set(id, { step, epoch: this.epoch });
+    this.inflight.set(id, { step, epoch: this.epoch, leader: { lver: leader.lver, generation: leader.writerGeneration } });
     this.ios.push({ kind: 'write', id, offset: 0, data: encodeLeaderRecord(identityOf(this.config.resource), leader) });
   }
 

@@ -839,3 +839,40 @@ describe('ResourceEngine rolled-back leader and the released mark', () => {
     expect(r2.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 3, generation: 2 } });
   });
 });
+
+describe('ResourceEngine known versions (keyed by generation, pruned)', () => {
+  it('a leader naming us at a version we committed at an older generation is not ours now: identity', () => {
+    const { area, r, hostId } = setup();
+    acquire(r, 'exclusive', GEN);
+    r.send({ type: 'release' });
+    r.send({ type: 'generation-ended' });
+    // Another writer with our host id names our new generation at lver 1, a version we knew only at GEN.
+    area.setLeader({ lver: 1, ownerHostId: hostId, ownerGeneration: GEN + 1, timestampMs: 9, writerHostId: hostId, writerGeneration: GEN + 1, flags: 0 });
+    acquire(r, 'exclusive', GEN + 1);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquire-failed', code: 'identity' });
+  });
+
+  it('once a later leader write of ours completed, an older version of ours is forgotten: a leader naming us there is another writer', () => {
+    const { area, r, hostId } = setup();
+    acquire(r);
+    r.send({ type: 'release' });
+    acquire(r);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
+    r.send({ type: 'release' });
+    expect(r.lastOutcome()).toMatchObject({ type: 'released', lver: 2 });
+    // Our leader writes of lver 2 completed: no write of ours naming lver 1 can still land.
+    area.setLeader({ lver: 1, ownerHostId: hostId, ownerGeneration: GEN, timestampMs: 9, writerHostId: hostId, writerGeneration: GEN, flags: 0 });
+    acquire(r);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquire-failed', code: 'identity' });
+  });
+
+  it('the version of our last leader write is still known: a leader naming us there (our own late commit) is ballotted past', () => {
+    const { area, r, hostId } = setup();
+    acquire(r);
+    r.send({ type: 'release' });
+    // Our commit of lver 1 lands again (as a late write would): the leader names us at lver 1.
+    area.setLeader({ lver: 1, ownerHostId: hostId, ownerGeneration: GEN, timestampMs: 9, writerHostId: hostId, writerGeneration: GEN, flags: 0 });
+    acquire(r);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
+  });
+});
