@@ -24,7 +24,7 @@ function pristineDelta(record: DeltaRecord): boolean {
 }
 
 function pristineBlock(block: HostBlock): boolean {
-  return block.mbal === 0 && block.bal === 0 && block.inp.hostId === 0 && block.writerGeneration === 0 && !block.shared && block.request.lver === 0;
+  return block.mbal === 0 && block.bal === 0 && block.inp.hostId === 0 && block.writerGeneration === 0 && !block.shared && !block.released && block.request.lver === 0;
 }
 
 /** The summary line for never-used records: "16 host ids: ..." alone, "14 more host ids: ..." after rows. */
@@ -78,7 +78,7 @@ function resourceText(offset: number, area: ResourceArea, path: string): string 
   const { rows, untouched } = recordRows(area.hosts, pristineBlock, (b) => [
     String(b.mbal),
     String(b.bal),
-    b.inp.hostId === 0 ? '-' : `host ${b.inp.hostId} gen ${b.inp.generation} lver ${b.inp.lver}`,
+    (b.inp.hostId === 0 ? '-' : `host ${b.inp.hostId} gen ${b.inp.generation} lver ${b.inp.lver}`) + (b.released ? ' (released)' : ''),
     String(b.writerGeneration),
     b.shared ? `yes (gen ${b.sharedGeneration})` : 'no',
     b.request.lver === 0 ? '-' : `lver ${b.request.lver} gen ${b.request.generation}`,

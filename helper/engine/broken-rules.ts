@@ -14,6 +14,8 @@ export interface BrokenRules {
   readonly skipHostBlockInBallotRead?: boolean;
   /** Treat an I/O failure after phase 2 has started like one before it: forget the attempt. */
   readonly forgetAfterPhase2Error?: boolean;
+  /** Retry a ballot contended after our phase-2 write like a fresh acquire (it may end busy). */
+  readonly forgetContendedPhase2?: boolean;
 }
 
 export const NO_BROKEN_RULES: BrokenRules = {};

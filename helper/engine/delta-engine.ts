@@ -21,7 +21,8 @@ import { deriveTiming, hostDeadAfterMs, type Timing, type TimingOptions } from '
  * only if unchanged. Renew every 2N by reading the whole area (the host
  * table, and a check that our record is still ours) and rewriting our
  * timestamp. Renewal I/O is one read and one write per interval, whatever
- * the number of leases held.
+ * the number of leases held. The first renewal, due as the join is
+ * confirmed, writes on the strength of the verify read that just confirmed it.
  */
 
 export interface DeltaConfig {
@@ -81,13 +82,15 @@ export class DeltaEngine {
   private lastGoodMs: number | undefined;
   private nextRenewAtMs: number | undefined;
   private renewAttemptAtMs = 0;
+  /** The verify read that confirmed the join: the first renewal writes on its strength while it is fresh. */
+  private verifyRead: { records: ReturnType<DeltaEngine['parse']>; submittedAtMs: number } | undefined;
   private warned = false;
   private outcomes: DeltaOutcome[] = [];
   private ios: IoRequest[] = [];
 
   constructor(readonly config: DeltaConfig) {
     assert.ok(config.hostId >= 1 && config.hostId <= config.lockspace.hostsMax, `host id ${config.hostId} outside 1..${config.lockspace.hostsMax}`);
-    this.timing = deriveTiming(config.lockspace.ioTimeoutMs, config.watchdogFireTimeoutMs);
+    this.timing = deriveTiming(config.lockspace.ioTimeoutMs, config.watchdogFireTimeoutMs, config.timingOptions);
     this.table = new HostTable(this.timing, config.takeoverWithoutWatchdog, config.timingOptions, config.brokenRules);
   }
 
@@ -168,6 +171,7 @@ export class DeltaEngine {
     // A rejoin after 'lost' starts clean: the old generation's deadlines do not apply.
     this.lastGoodMs = undefined;
     this.settleUntilMs = undefined;
+    this.verifyRead = undefined;
     this.readArea('join-read', nowMs);
   }
 
@@ -229,7 +233,7 @@ export class DeltaEngine {
     this.settleUntilMs = nowMs + this.timing.joinSettleMs;
   }
 
-  private onVerifyRead(records: ReturnType<DeltaEngine['parse']>, nowMs: number): void {
+  private onVerifyRead(records: ReturnType<DeltaEngine['parse']>, submittedAtMs: number, nowMs: number): void {
     const own = records[this.config.hostId - 1]!;
     if (!own.ok) return this.failJoin('storage', own.error.message);
     if (!this.isOurs(own.value)) return this.failJoin('taken-concurrently', `host id ${this.config.hostId} was written by ${describe(own.value)} while we joined`);
@@ -238,6 +242,7 @@ export class DeltaEngine {
     this.phase = 'held';
     this.warned = false;
     this.nextRenewAtMs = Math.max(nowMs, this.lastGoodMs! + this.timing.renewIntervalMs);
+    this.verifyRead = { records, submittedAtMs };
     this.outcomes.push({ type: 'joined', generation: this.written!.generation, validUntilMs: this.validUntilMs! });
   }
 
@@ -292,6 +297,10 @@ export class DeltaEngine {
   private startRenewal(nowMs: number): void {
     this.renewAttemptAtMs = nowMs;
     this.nextRenewAtMs = nowMs + this.timing.renewIntervalMs;
+    // Like a join write, a renewal write must rest on a read submitted at most N ago.
+    const verify = this.verifyRead;
+    this.verifyRead = undefined;
+    if (verify && nowMs - verify.submittedAtMs <= this.timing.ioTimeoutMs) return this.onRenewRead(verify.records, nowMs);
     this.readArea('renew-read', nowMs);
   }
 
@@ -366,7 +375,7 @@ export class DeltaEngine {
     const records = this.parse(result.data);
     this.table.observe(records, submittedAtMs, nowMs);
     if ((purpose === 'join-read' || purpose === 'aging-read') && this.phase === 'joining') this.onJoinRead(records, submittedAtMs, nowMs, purpose);
-    else if (purpose === 'verify-read' && this.phase === 'joining') this.onVerifyRead(records, nowMs);
+    else if (purpose === 'verify-read' && this.phase === 'joining') this.onVerifyRead(records, submittedAtMs, nowMs);
     else if (purpose === 'renew-read' && this.phase === 'held') this.onRenewRead(records, nowMs);
     else if (purpose === 'resume-read' && this.phase === 'joining') this.onResumeRead(records, nowMs);
   }

@@ -27,7 +27,13 @@ import { IoIds, type Effects, type IoId, type IoRequest, type IoResult } from '.
  * a new ballot number (phase 1), read every block, adopt the highest-balloted
  * value of this lver, write it (phase 2), read every block again; then commit
  * owner = (host id, generation) and lver into the leader. 3 reads + 3 writes.
- * Release: read the leader sector, write it free. 1 read + 1 write.
+ * Release: read the leader sector, write it free, then mark our block released
+ * (so that a host meeting our value under a rolled-back leader need not wait
+ * for us). 1 read + 2 writes.
+ *
+ * No helping commits: a host never writes the leader for another owner. After
+ * its ballot decides a value that is finished (its owner gone, or marked
+ * released in its own block), it ballots for the next lver directly.
  *
  * Shared mode: win the leader by a ballot, set the shared bit in our own
  * block, write the leader free; an exclusive acquirer is busy while any live
@@ -36,7 +42,10 @@ import { IoIds, type Effects, type IoId, type IoRequest, type IoResult } from '.
  *
  * After phase 2 has started, an I/O failure never lets the host forget the
  * lease: the engine resolves that lver in the background (re-running the
- * ballot; if the decided value is ours, writing the leader free).
+ * ballot; if the decided value is ours, writing the leader free). A contended
+ * ballot whose phase 2 wrote our own value keeps balloting that lver until it
+ * learns the decided value (ours: acquired; another's: busy or the next lver),
+ * and resolves it in the background if that takes more than ballotAttemptsMax.
  */
 
 export type LeaseMode = 'exclusive' | 'shared';
@@ -79,14 +88,30 @@ export interface Holder {
 
 export type ResourceOutcome =
   | { readonly type: 'acquired'; readonly lver: number; readonly mode: LeaseMode }
-  | { readonly type: 'busy'; readonly holder: Holder; readonly reason: string }
-  | { readonly type: 'acquire-failed'; readonly code: 'storage' | 'contended' | 'not-free' | 'identity' | 'lockspace-lost' | 'resume-mismatch'; readonly reason: string; readonly resolving: boolean }
+  | {
+      readonly type: 'busy';
+      readonly holder: Holder;
+      readonly reason: string;
+      /**
+       * Set when our own value had reached phase 2 at this lver: the engine knows how that lver ended
+       * (another value was decided, or ours was and is committed free) and holds nothing of it.
+       */
+      readonly resolvedLver?: number;
+    }
+  | {
+      readonly type: 'acquire-failed';
+      readonly code: 'storage' | 'contended' | 'not-free' | 'identity' | 'lockspace-lost' | 'resume-mismatch';
+      readonly reason: string;
+      readonly resolving: boolean;
+      /** As for busy: our phase-2 value at this lver is settled and nothing of it is ours. */
+      readonly resolvedLver?: number;
+    }
   | { readonly type: 'resolved'; readonly lver: number; readonly wasOurs: boolean }
   | { readonly type: 'released'; readonly lver: number; readonly note: string | undefined }
   | { readonly type: 'release-failed'; readonly reason: string };
 
 type Phase = 'free' | 'acquiring' | 'held' | 'releasing' | 'resolving';
-type Step = 'resume-read' | 'read' | 'p1-write' | 'p1-read' | 'p2-write' | 'p2-read' | 'commit' | 'shared-mark' | 'shared-leader-free' | 'shared-clear' | 'release-read' | 'release-write';
+type Step = 'resume-read' | 'read' | 'p1-write' | 'p1-read' | 'p2-write' | 'p2-read' | 'commit' | 'shared-mark' | 'shared-leader-free' | 'shared-clear' | 'release-read' | 'release-write' | 'release-mark';
 
 interface Attempt {
   readonly mode: LeaseMode;
@@ -98,7 +123,15 @@ interface Attempt {
   value: { hostId: number; generation: number } | undefined;
   /** Phase 2 has started: from here an I/O failure must not forget the lease. */
   phase2: boolean;
+  /** The lver at which phase 2 wrote our own value, until we learn whether it was decided there. */
+  ownValueLver: number | undefined;
+  /** An lver at which our phase-2 value was learned not to be decided (reported with busy). */
+  resolvedLver: number | undefined;
   attempts: number;
+  /** Contended ballots run to learn the value at ownValueLver. */
+  learnAttempts: number;
+  /** Resolving learnt that the value of its lver was ours (and wrote it free). */
+  decidedOurs: boolean;
   ownBlock: HostBlock | undefined;
   /** The blocks of the attempt's first read (only a broken rule uses them). */
   firstBlocks: readonly HostBlock[];
@@ -108,11 +141,14 @@ interface Attempt {
 
 export class ResourceEngine {
   private readonly ids = new IoIds();
-  private readonly inflight = new Map<IoId, { step: Step; epoch: number }>();
+  private readonly inflight = new Map<IoId, { step: Step; epoch: number; leader?: { lver: number; generation: number } }>();
   /** Bumped by every acquire, release and generation end: results of older I/O are ignored. */
   private epoch = 0;
-  /** Versions this engine itself committed for us (so a leader naming us at one is explained). */
-  private readonly knownLvers = new Set<number>();
+  /**
+   * Versions this engine itself committed for us, at one generation (a leader naming an older
+   * generation of ours names a gone owner), so that a leader naming us at one is explained.
+   */
+  private known = { generation: 0, lvers: new Set<number>() };
   private phase: Phase = 'free';
   private attempt: Attempt | undefined;
   private held: { lver: number; mode: LeaseMode; generation: number; ownBlock: HostBlock } | undefined;
@@ -211,7 +247,7 @@ export class ResourceEngine {
     if (!ours) {
       return this.resumeFailed('resume-mismatch', r.mode === 'exclusive' ? `the leader names host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}, not us at lver ${r.lver}` : 'our block holds no shared mark of this generation');
     }
-    this.knownLvers.add(r.lver);
+    this.knowLver(r.generation, r.lver);
     this.held = { lver: r.lver, mode: r.mode, generation: r.generation, ownBlock: own };
     this.resuming = undefined;
     this.phase = 'held';
@@ -234,7 +270,23 @@ export class ResourceEngine {
     this.ballotFloor = Math.max(this.ballotFloor, ballotFloor);
     this.epoch++;
     this.phase = 'acquiring';
-    this.attempt = { mode, generation, resolving: false, lver: 0, mbal: 0, value: undefined, phase2: false, attempts: 1, ownBlock: undefined, firstBlocks: [], sharedConflict: undefined };
+    this.attempt = {
+      mode,
+      generation,
+      resolving: false,
+      lver: 0,
+      mbal: 0,
+      value: undefined,
+      phase2: false,
+      ownValueLver: undefined,
+      resolvedLver: undefined,
+      attempts: 1,
+      learnAttempts: 0,
+      decidedOurs: false,
+      ownBlock: undefined,
+      firstBlocks: [],
+      sharedConflict: undefined,
+    };
     this.readArea();
   }
 
@@ -242,37 +294,67 @@ export class ResourceEngine {
   private onAreaRead(area: ResourceArea): void {
     const a = this.attempt!;
     const broken = firstProblem(area);
-    if (broken) return this.failAttempt('storage', broken);
+    // After phase 2 an unusable read must not forget the lease either.
+    if (broken) return this.ioTrouble(broken);
     const leader = (area.leader as { value: LeaderRecord }).value;
     const blocks = this.visible(area.hosts.map((h) => (h as { value: HostBlock }).value));
     a.ownBlock = area.hosts.map((h) => (h as { value: HostBlock }).value)[this.config.hostId - 1]!;
     a.firstBlocks = blocks;
     if (a.resolving) {
       if (leader.lver >= a.lver) return this.resolvedByLeader(leader);
-    } else {
-      if (leader.ownerHostId !== 0) {
-        // The leader may name us at this generation although we hold nothing: a late commit of a
-        // lease this engine already released or resolved; then ballot past it. A version of ours
-        // we never knew means another helper writes with our host id and generation: refuse.
-        const namesUs = leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation;
-        if (namesUs && !this.knownLvers.has(leader.lver)) {
-          return this.failAttempt('identity', `the leader names our host id ${this.config.hostId} and generation ${a.generation} at lver ${leader.lver}, which this helper never held: is another host configured with host id ${this.config.hostId}?`);
-        }
-        if (!namesUs && !this.liveness.ownerGone(leader.ownerHostId, leader.ownerGeneration, this.nowMs)) {
-          return this.busy(leader.ownerHostId, leader.ownerGeneration, 'exclusive', `held by host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}`);
-        }
-      }
-      if (a.mode === 'exclusive') {
-        const shared = this.liveSharedHolder(blocks);
-        if (shared) return this.busy(shared.hostId, shared.sharedGeneration, 'shared', `held in shared mode by host ${shared.hostId}`);
-      }
-      a.lver = this.nextInstance(leader, blocks, a.generation);
+    } else if (a.ownValueLver === undefined || this.settledNotOurs(leader, blocks)) {
+      if (!this.chooseInstance(leader, blocks)) return;
     }
+    // (While our phase-2 value may be decided at a.lver, ballot it again whatever the leader says:
+    // a rolled-back leader may name a live owner of an older version.)
+    this.startBallot(blocks);
+  }
+
+  /**
+   * A fresh ballot of an acquire: busy (false) while a live host holds the lease or is deciding
+   * the lver we would ballot; otherwise sets a.lver and returns true.
+   */
+  private chooseInstance(leader: LeaderRecord, blocks: readonly HostBlock[]): boolean {
+    const a = this.attempt!;
+    if (leader.ownerHostId !== 0) {
+      // The leader may name us at this generation although we hold nothing: a late commit of a
+      // lease this engine already released or resolved; then ballot past it. A version of ours
+      // we never knew means another helper writes with our host id and generation: refuse.
+      const namesUs = leader.ownerHostId === this.config.hostId && leader.ownerGeneration === a.generation;
+      if (namesUs && !this.knows(a.generation, leader.lver)) {
+        this.failAttempt('identity', `the leader names our host id ${this.config.hostId} and generation ${a.generation} at lver ${leader.lver}, which this helper never held: is another host configured with host id ${this.config.hostId}?`);
+        return false;
+      }
+      if (!namesUs && !this.finished({ hostId: leader.ownerHostId, generation: leader.ownerGeneration }, leader.lver, blocks)) {
+        this.busy(leader.ownerHostId, leader.ownerGeneration, 'exclusive', `held by host ${leader.ownerHostId} generation ${leader.ownerGeneration} at lver ${leader.lver}`);
+        return false;
+      }
+    }
+    const shared = a.mode === 'exclusive' ? this.liveSharedHolder(blocks) : undefined;
+    if (shared) {
+      this.busy(shared.hostId, shared.sharedGeneration, 'shared', `held in shared mode by host ${shared.hostId}`);
+      return false;
+    }
+    a.lver = this.nextInstance(leader, blocks, a.generation);
+    // A live host's value accepted at this lver and not committed: that host is deciding it
+    // (acquiring or resolving). A ballot of ours would only learn it and end busy, and its higher
+    // number would make that host's ballot start over: under contention, a livelock.
+    const pending = bestAccepted(blocks, a.lver)?.inp;
+    if (pending && !this.isOurs(pending, a) && !this.finished(pending, a.lver, blocks)) {
+      this.busy(pending.hostId, pending.generation, 'exclusive', `host ${pending.hostId} generation ${pending.generation} is deciding lver ${a.lver}`);
+      return false;
+    }
+    return true;
+  }
+
+  /** Phase 1 of a ballot for a.lver: our block with a new ballot number, keeping a value we accepted at that lver. */
+  private startBallot(blocks: readonly HostBlock[]): void {
+    const a = this.attempt!;
     const seen = Math.max(this.ballotFloor, ...blocks.map((b) => b.mbal));
     a.mbal = nextBallot(this.config.hostId, this.config.resource.hostsMax, this.broken.reuseBallotNumber ? 0 : seen);
     this.ballotFloor = a.mbal;
     this.persist = a.mbal;
-    const own = a.ownBlock;
+    const own = a.ownBlock!;
     const sameInstance = own.inp.lver === a.lver;
     this.writeOwnBlock('p1-write', {
       ...own,
@@ -280,7 +362,29 @@ export class ResourceEngine {
       bal: sameInstance ? own.bal : 0,
       inp: sameInstance ? own.inp : { hostId: 0, generation: 0, lver: a.lver, timestampMs: 0 },
       writerGeneration: a.generation,
+      released: false,
     });
+  }
+
+  /**
+   * While learning: the area alone shows that the value decided at our phase-2 lver K is not ours.
+   * A leader at K or later was committed by the owner of K's value, or by a host that ballots past K
+   * only once K's value is finished: never ours while we are live and hold nothing. The same holds
+   * for another host's block balloting past K.
+   */
+  private settledNotOurs(leader: LeaderRecord, blocks: readonly HostBlock[]): boolean {
+    const a = this.attempt!;
+    const k = a.ownValueLver!;
+    const later = leader.lver >= k || blocks.some((b) => b.hostId !== this.config.hostId && b.inp.lver > k);
+    if (later) this.learnedNotOurs();
+    return later;
+  }
+
+  /** The value decided at our phase-2 lver is known not to be ours. */
+  private learnedNotOurs(): void {
+    const a = this.attempt!;
+    a.resolvedLver = a.ownValueLver;
+    a.ownValueLver = undefined;
   }
 
   /**
@@ -292,11 +396,8 @@ export class ResourceEngine {
   private nextInstance(leader: LeaderRecord, blocks: readonly HostBlock[], generation: number): number {
     let top = leader.lver + 1;
     for (const b of blocks) if (b.inp.lver > top) top = b.inp.lver;
-    let best: HostBlock | undefined;
-    for (const b of blocks) {
-      if (b.inp.lver === top && b.bal > 0 && b.inp.hostId !== 0 && (!best || b.bal > best.bal)) best = b;
-    }
-    const finishedOurs = best !== undefined && best.inp.hostId === this.config.hostId && best.inp.generation === generation && this.knownLvers.has(top);
+    const best = bestAccepted(blocks, top);
+    const finishedOurs = best !== undefined && best.inp.hostId === this.config.hostId && best.inp.generation === generation && (this.knows(generation, top) || this.releasedBy(best.inp, top, blocks));
     return finishedOurs ? top + 1 : top;
   }
 
@@ -325,57 +426,118 @@ export class ResourceEngine {
 
   private startPhase2(blocks: readonly HostBlock[]): void {
     const a = this.attempt!;
-    let best: HostBlock | undefined;
-    for (const b of blocks) {
-      if (b.inp.lver === a.lver && b.bal > 0 && b.inp.hostId !== 0 && (!best || b.bal > best.bal)) best = b;
-    }
+    const best = bestAccepted(blocks, a.lver);
     a.value = best ? { hostId: best.inp.hostId, generation: best.inp.generation } : { hostId: this.config.hostId, generation: a.generation };
     a.phase2 = true;
+    // Another value with the highest bal proves ours was not decided here: a decided value is the
+    // one every higher accepted ballot carries.
+    if (this.isOurs(a.value, a)) a.ownValueLver = a.lver;
+    else if (a.ownValueLver === a.lver) this.learnedNotOurs();
     this.writeOwnBlock('p2-write', {
       ...a.ownBlock!,
       mbal: a.mbal,
       bal: a.mbal,
       inp: { hostId: a.value.hostId, generation: a.value.generation, lver: a.lver, timestampMs: this.nowMs },
       writerGeneration: a.generation,
+      released: false,
     });
   }
 
   /** The value of lver is decided. Commit it to the leader (or, when we may not use it, free). */
   private decided(blocks: readonly HostBlock[]): void {
     const a = this.attempt!;
-    const ours = a.value!.hostId === this.config.hostId && a.value!.generation === a.generation;
+    const ours = this.isOurs(a.value!, a);
     // A value of ours that we may not use (resolving, or a live shared holder appeared) is committed free.
     a.sharedConflict = ours && !a.resolving && a.mode === 'exclusive' ? this.liveSharedHolder(blocks) : undefined;
-    if (!ours && !this.liveness.ownerGone(a.value!.hostId, a.value!.generation, this.nowMs)) {
-      // Another live host's value: it commits its own lease. A helping commit of ours could land
-      // late, after that host released, and bring the lease back to life.
+    if (!ours) {
+      // Another host's value: only it commits its lease. A helping commit could land late, after
+      // that host released, and roll the leader back onto a live owner that holds nothing.
       if (a.resolving) return this.finishResolving(a.lver, false);
-      return this.busy(a.value!.hostId, a.value!.generation, 'exclusive', `lver ${a.lver} was decided for host ${a.value!.hostId} generation ${a.value!.generation}`);
+      if (!this.finished(a.value!, a.lver, blocks)) {
+        return this.busy(a.value!.hostId, a.value!.generation, 'exclusive', `lver ${a.lver} was decided for host ${a.value!.hostId} generation ${a.value!.generation}`);
+      }
+      return this.ballotPast(blocks);
     }
-    const owner = ours && (a.resolving || a.sharedConflict) ? { hostId: 0, generation: 0 } : a.value!;
-    if (ours) this.knownLvers.add(a.lver);
+    const owner = a.resolving || a.sharedConflict ? { hostId: 0, generation: 0 } : a.value!;
+    this.knowLver(a.generation, a.lver);
     this.writeLeader('commit', { lver: a.lver, ownerHostId: owner.hostId, ownerGeneration: owner.generation, timestampMs: this.nowMs, writerHostId: this.config.hostId, writerGeneration: a.generation, flags: 0 });
   }
 
   private onCommitted(): void {
     const a = this.attempt!;
-    const ours = a.value!.hostId === this.config.hostId && a.value!.generation === a.generation;
-    if (a.resolving) return this.finishResolving(a.lver, ours);
-    // We committed a gone owner's value: the version after it is free to ballot for.
-    if (!ours) return this.retryContended(`lver ${a.lver} was decided for host ${a.value!.hostId}, which is gone; balloting for the next`);
+    const ours = this.isOurs(a.value!, a);
+    assert.ok(ours, 'only our own value is ever committed');
+    if (a.resolving) return this.finishResolving(a.lver, true);
     if (a.mode === 'exclusive') {
       const conflict = a.sharedConflict;
-      if (conflict) return this.busy(conflict.hostId, conflict.sharedGeneration, 'shared', `held in shared mode by host ${conflict.hostId}`);
+      if (conflict) {
+        // Our value was decided and committed free: this lver is settled, nothing of it is ours.
+        a.resolvedLver = a.lver;
+        a.ownValueLver = undefined;
+        return this.busy(conflict.hostId, conflict.sharedGeneration, 'shared', `held in shared mode by host ${conflict.hostId}`);
+      }
       return this.acquiredExclusive(a.lver, a, this.lastOwnBlock!);
     }
-    this.writeOwnBlock('shared-mark', { ...this.lastOwnBlock!, shared: true, sharedGeneration: a.generation });
+    // The leader is written free next: our exclusive claim at this lver is given up (released).
+    this.writeOwnBlock('shared-mark', { ...this.lastOwnBlock!, shared: true, sharedGeneration: a.generation, released: true });
+  }
+
+  private isOurs(value: { hostId: number; generation: number }, a: Attempt): boolean {
+    return value.hostId === this.config.hostId && value.generation === a.generation;
+  }
+
+  /** The owner of a value decided at lver is done with it: its generation is gone, or it marked it released. */
+  private finished(value: { hostId: number; generation: number }, lver: number, blocks: readonly HostBlock[]): boolean {
+    return this.releasedBy(value, lver, blocks) || this.liveness.ownerGone(value.hostId, value.generation, this.nowMs);
+  }
+
+  /** The owner's own block says it holds nothing exclusively at this lver (MODE_RELEASED, same generation). */
+  private releasedBy(value: { hostId: number; generation: number }, lver: number, blocks: readonly HostBlock[]): boolean {
+    const block = blocks.find((b) => b.hostId === value.hostId);
+    return block !== undefined && block.released && block.writerGeneration === value.generation && block.inp.lver >= lver;
+  }
+
+  /**
+   * Our ballot decided a finished value at a.lver: ballot for the next lver at once, without
+   * committing that value for its owner (no helping commits) and without reading again.
+   */
+  private ballotPast(blocks: readonly HostBlock[]): void {
+    const a = this.attempt!;
+    if (a.mode === 'exclusive') {
+      const shared = this.liveSharedHolder(blocks);
+      if (shared) return this.busy(shared.hostId, shared.sharedGeneration, 'shared', `held in shared mode by host ${shared.hostId}`);
+    }
+    a.lver++;
+    a.value = undefined;
+    a.phase2 = false;
+    a.ownBlock = this.lastOwnBlock;
+    this.startBallot(blocks);
   }
 
   /** Our block as we last wrote it. */
   private lastOwnBlock: HostBlock | undefined;
 
+  private knowLver(generation: number, lver: number): void {
+    if (this.known.generation !== generation) this.known = { generation, lvers: new Set() };
+    this.known.lvers.add(lver);
+  }
+
+  private knows(generation: number, lver: number): boolean {
+    return this.known.generation === generation && this.known.lvers.has(lver);
+  }
+
+  /**
+   * A leader write of ours completed. No host writes the leader for another (no helping commits)
+   * and our leader writes never overlap (one outstanding write per sector), so no write of ours
+   * naming an older version can still land: a leader naming us there would be another writer's.
+   */
+  private leaderWritten(generation: number, lver: number): void {
+    if (this.known.generation !== generation) return;
+    for (const old of this.known.lvers) if (old < lver) this.known.lvers.delete(old);
+  }
+
   private acquiredExclusive(lver: number, a: Attempt, ownBlock: HostBlock): void {
-    this.knownLvers.add(lver);
+    this.knowLver(a.generation, lver);
     this.phase = 'held';
     this.held = { lver, mode: 'exclusive', generation: a.generation, ownBlock };
     this.attempt = undefined;
@@ -383,9 +545,12 @@ export class ResourceEngine {
   }
 
   private busy(hostId: number, generation: number, mode: LeaseMode, reason: string): void {
+    const resolvedLver = this.attempt?.resolvedLver;
+    assert.ok(this.attempt?.ownValueLver === undefined, 'busy while our phase-2 value may be decided');
     this.phase = 'free';
     this.attempt = undefined;
-    this.outcomes.push({ type: 'busy', holder: { hostId, generation, mode, status: this.liveness.hostStatus(hostId, this.nowMs) }, reason });
+    const holder = { hostId, generation, mode, status: this.liveness.hostStatus(hostId, this.nowMs) };
+    this.outcomes.push(resolvedLver === undefined ? { type: 'busy', holder, reason } : { type: 'busy', holder, reason, resolvedLver });
   }
 
   private get broken(): BrokenRules {
@@ -405,25 +570,36 @@ export class ResourceEngine {
 
   // ---- failures, retries and resolving ----
 
+  /**
+   * A ballot lost to another or saw the leader move. Resolving retries until it learns; a ballot
+   * whose phase 2 wrote our value retries ballotAttemptsMax times to learn, then resolves in the
+   * background; any other attempt gives up after ballotAttemptsMax ballots.
+   */
   private retryContended(reason: string): void {
     const a = this.attempt!;
-    if (a.resolving || a.phase2 || a.attempts < this.config.ballotAttemptsMax) {
-      a.attempts++;
-      this.retryAtMs = this.nowMs + this.config.retryDelayMs;
-      return;
+    if (this.broken.forgetContendedPhase2) a.ownValueLver = undefined;
+    if (!a.resolving && a.ownValueLver !== undefined) {
+      if (++a.learnAttempts > this.config.ballotAttemptsMax) return this.startResolving('contended', `${reason}; resolving lver ${a.lver} in the background`);
+    } else if (!a.resolving && a.attempts++ >= this.config.ballotAttemptsMax) {
+      return this.failAttempt('contended', reason);
     }
-    this.failAttempt('contended', reason);
+    this.retryAtMs = this.nowMs + this.config.retryDelayMs;
   }
 
   /** An I/O failed or a read was unusable. Before phase 2 the attempt simply fails; after, it must be resolved. */
   private ioTrouble(reason: string): void {
     const a = this.attempt!;
     if ((!a.phase2 || this.broken.forgetAfterPhase2Error) && !a.resolving) return this.failAttempt('storage', reason);
-    if (!a.resolving) {
-      this.outcomes.push({ type: 'acquire-failed', code: 'storage', reason: `${reason}; resolving lver ${a.lver} in the background`, resolving: true });
-      this.phase = 'resolving';
-      this.attempt = { ...a, resolving: true, attempts: 1 };
-    }
+    if (!a.resolving) return this.startResolving('storage', `${reason}; resolving lver ${a.lver} in the background`);
+    this.retryAtMs = this.nowMs + this.config.retryDelayMs;
+  }
+
+  /** Reports the acquire failed and keeps resolving its lver in the background. */
+  private startResolving(code: 'storage' | 'contended' | 'lockspace-lost', reason: string): void {
+    const a = this.attempt!;
+    this.outcomes.push({ type: 'acquire-failed', code, reason, resolving: true });
+    this.phase = 'resolving';
+    this.attempt = { ...a, resolving: true, attempts: 1 };
     this.retryAtMs = this.nowMs + this.config.retryDelayMs;
   }
 
@@ -436,18 +612,16 @@ export class ResourceEngine {
     const a = this.attempt!;
     const reason = `our delta lease at generation ${a.generation} is not valid now`;
     if (!a.phase2 && !a.resolving) return this.failAttempt('lockspace-lost', reason);
-    if (!a.resolving) {
-      this.outcomes.push({ type: 'acquire-failed', code: 'lockspace-lost', reason: `${reason}; resolving lver ${a.lver} once it is`, resolving: true });
-      this.phase = 'resolving';
-      this.attempt = { ...a, resolving: true, attempts: 1 };
-    }
+    if (!a.resolving) return this.startResolving('lockspace-lost', `${reason}; resolving lver ${a.lver} once it is`);
     this.retryAtMs = this.nowMs + this.config.retryDelayMs;
   }
 
   private failAttempt(code: 'storage' | 'contended' | 'identity' | 'lockspace-lost', reason: string): void {
+    const resolvedLver = this.attempt?.resolvedLver;
     this.phase = 'free';
     this.attempt = undefined;
-    this.outcomes.push({ type: 'acquire-failed', code, reason, resolving: false });
+    const failed = { type: 'acquire-failed', code, reason, resolving: false } as const;
+    this.outcomes.push(resolvedLver === undefined ? failed : { ...failed, resolvedLver });
   }
 
   private resolvedByLeader(leader: LeaderRecord): void {
@@ -463,15 +637,18 @@ export class ResourceEngine {
 
   private finishResolving(lver: number, wasOurs: boolean): void {
     const a = this.attempt!;
-    if (a.mode === 'shared' && this.lastOwnBlock?.shared) {
-      // The shared bit may have landed: clear it, or it would block exclusive acquirers for our whole generation.
-      this.writeOwnBlock('shared-clear', { ...this.lastOwnBlock, shared: false, sharedGeneration: 0 });
-      a.value = wasOurs ? { hostId: this.config.hostId, generation: a.generation } : a.value;
+    const last = this.lastOwnBlock;
+    // A retry after a failed mark write finds the leader already free: it was ours all the same.
+    a.decidedOurs ||= wasOurs;
+    if (last && (a.decidedOurs || (a.mode === 'shared' && last.shared))) {
+      // A shared bit that may have landed is cleared, or it would block exclusive acquirers for our
+      // whole generation; a version of ours just written free is marked released.
+      this.writeOwnBlock('shared-clear', { ...last, shared: false, sharedGeneration: 0, released: a.decidedOurs || last.released });
       return;
     }
     this.phase = 'free';
     this.attempt = undefined;
-    this.outcomes.push({ type: 'resolved', lver, wasOurs });
+    this.outcomes.push({ type: 'resolved', lver, wasOurs: a.decidedOurs });
   }
 
   private onGenerationEnded(): void {
@@ -540,17 +717,22 @@ export class ResourceEngine {
     const entry = this.inflight.get(result.id);
     assert.ok(entry, `resource engine got a result for unknown I/O ${result.id}`);
     this.inflight.delete(result.id);
+    if (result.ok && entry.leader) this.leaderWritten(entry.leader.generation, entry.leader.lver);
     if (entry.epoch !== this.epoch) return; // from an attempt or release that has ended
     const step = entry.step;
     if (step === 'resume-read') {
       if (!result.ok) return this.resumeFailed('storage', `${step} ${result.reason}: ${result.detail}`);
       return this.onResumeRead(this.parse(result.data!));
     }
-    if (step === 'release-read' || step === 'release-write') {
+    if (step === 'release-read' || step === 'release-write' || step === 'release-mark') {
       if (!this.held) return; // our generation ended while the release ran
+      // The leader is free once release-write succeeded: the mark only spares others a wait.
+      if (step === 'release-mark') return this.releasedDone(result.ok ? undefined : `the released mark was not written (${result.reason}: ${result.detail})`);
       if (!result.ok) return this.releaseFailed(`${step} ${result.reason}: ${result.detail}`);
       if (step === 'release-read') return this.onReleaseRead(result.data!);
-      return this.releasedDone(undefined);
+      // A shared release wrote our block (still marked released since the shared mark); an exclusive one marks it now.
+      if (this.held.mode === 'shared') return this.releasedDone(undefined);
+      return this.writeOwnBlock('release-mark', { ...this.held.ownBlock, released: true });
     }
     if (!this.attempt) return; // the attempt ended (generation ended) while the I/O ran
     // After a pause (a stopped helper, a slow event loop) our delta lease may have expired before
@@ -584,7 +766,7 @@ export class ResourceEngine {
         return this.acquiredShared();
       case 'shared-clear':
         this.phase = 'free';
-        this.outcomes.push({ type: 'resolved', lver: this.attempt.lver, wasOurs: true });
+        this.outcomes.push({ type: 'resolved', lver: this.attempt.lver, wasOurs: this.attempt.decidedOurs });
         this.attempt = undefined;
         return;
     }
@@ -634,7 +816,7 @@ export class ResourceEngine {
 
   private writeLeader(step: Step, leader: LeaderRecord): void {
     const id = this.ids.take();
-    this.inflight.set(id, { step, epoch: this.epoch });
+    this.inflight.set(id, { step, epoch: this.epoch, leader: { lver: leader.lver, generation: leader.writerGeneration } });
     this.ios.push({ kind: 'write', id, offset: 0, data: encodeLeaderRecord(identityOf(this.config.resource), leader) });
   }
 
@@ -645,6 +827,15 @@ export class ResourceEngine {
   private label(): string {
     return `resource ${JSON.stringify(this.config.resource.resourceName)}`;
   }
+}
+
+/** The block holding the value accepted at the highest ballot for this lver, if any. */
+function bestAccepted(blocks: readonly HostBlock[], lver: number): HostBlock | undefined {
+  let best: HostBlock | undefined;
+  for (const b of blocks) {
+    if (b.inp.lver === lver && b.bal > 0 && b.inp.hostId !== 0 && (!best || b.bal > best.bal)) best = b;
+  }
+  return best;
 }
 
 function firstProblem(area: ResourceArea): string | undefined {

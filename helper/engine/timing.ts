@@ -40,9 +40,11 @@ export interface Timing {
   readonly joinSettleMs: number;
 }
 
-export function deriveTiming(ioTimeoutMs: number, watchdogFireTimeoutMs: number): Timing {
+export function deriveTiming(ioTimeoutMs: number, watchdogFireTimeoutMs: number, options: TimingOptions = TIMING_DEFAULTS): Timing {
   assert.ok(Number.isInteger(ioTimeoutMs) && ioTimeoutMs >= 1, `io timeout ${ioTimeoutMs} must be a positive integer of ms`);
   assert.ok(Number.isInteger(watchdogFireTimeoutMs) && watchdogFireTimeoutMs >= 0, `watchdog fire timeout ${watchdogFireTimeoutMs} must be a non-negative integer of ms`);
+  assert.ok(options.clockRatePpm >= 500, 'clock-rate error bound must be at least 500 ppm');
+  const settleDriftMs = driftMs(2 * ioTimeoutMs, options.clockRatePpm);
   const timing: Timing = {
     ioTimeoutMs,
     watchdogFireTimeoutMs,
@@ -51,22 +53,30 @@ export function deriveTiming(ioTimeoutMs: number, watchdogFireTimeoutMs: number)
     failMs: 8 * ioTimeoutMs,
     watchdogPetIntervalMs: Math.max(1, Math.min(ioTimeoutMs, 1_000)),
     // A competitor that read before our write landed writes within N of its read (or re-reads),
-    // and its write lands within N: 2N + 1 after our write completed, it is visible.
-    joinSettleMs: 2 * ioTimeoutMs + 1,
+    // and its write lands within N: 2N of its clock after our write completed, it is visible. Our
+    // clock may run slower than its by the clock-rate error (both ways: 2ρ), and each clock is read
+    // floored to a millisecond: 2N + drift + 2 ms.
+    joinSettleMs: 2 * ioTimeoutMs + settleDriftMs + 2,
   };
   // A renewal (read + write, each up to N) fits in the interval before the next; several
   // renewals can fail before the warning, and the warning comes before the fail deadline.
   assert.ok(timing.renewIntervalMs >= 2 * ioTimeoutMs, 'renewal must fit its read and write');
   assert.ok(timing.renewIntervalMs < timing.renewWarnMs && timing.renewWarnMs < timing.failMs, 'renew < warn < fail');
   assert.ok(timing.watchdogPetIntervalMs < timing.failMs, 'the watchdog is petted more often than fail');
-  assert.ok(timing.joinSettleMs > ioTimeoutMs, 'a competing join write lands within the settle wait');
+  assert.ok(timing.joinSettleMs >= 2 * ioTimeoutMs + settleDriftMs + 2, 'the settle wait covers 2N of a competitor\'s clock, drift and flooring');
+  assert.ok(timing.joinSettleMs < timing.renewWarnMs, 'a join is confirmed well before its warning');
   return timing;
+}
+
+/** How far two monotonic clocks may drift apart over `intervalMs`, each off by up to `clockRatePpm`. */
+export function driftMs(intervalMs: number, clockRatePpm: number): number {
+  return Math.ceil((2 * clockRatePpm * intervalMs) / 1_000_000);
 }
 
 /** The takeover margin for fail + W, covering clock-rate error and watchdog lateness (SPEC section 3). */
 export function takeoverMarginMs(failMs: number, watchdogFireTimeoutMs: number, options: TimingOptions = TIMING_DEFAULTS): number {
   assert.ok(options.clockRatePpm >= 500, 'clock-rate error bound must be at least 500 ppm');
-  const drift = Math.ceil((2 * options.clockRatePpm * (failMs + watchdogFireTimeoutMs)) / 1_000_000);
+  const drift = driftMs(failMs + watchdogFireTimeoutMs, options.clockRatePpm);
   const margin = Math.max(options.marginMinMs, drift + options.watchdogErrorMs);
   assert.ok(margin >= 1_000 || options.marginMinMs < 1_000, 'margin of at least 1 s unless a test lowers the minimum');
   return margin;

@@ -1,7 +1,7 @@
 import type { RecordPlace } from './errors.js';
 import { writeU16, writeU64 } from './fields.js';
 import type { AreaIdentity, RecordExpectation } from './header.js';
-import { HOST_BLOCK, MODE_FLAGS_KNOWN, MODE_SHARED, REQUEST_FLAGS_KNOWN } from './layout.js';
+import { HOST_BLOCK, MODE_FLAGS_KNOWN, MODE_RELEASED, MODE_SHARED, REQUEST_FLAGS_KNOWN } from './layout.js';
 import { encodeRecord, readerFor, writeFlags, writeHex64 } from './record-io.js';
 
 /** The value a Disk Paxos ballot proposes: an owner and the lease version it would hold. */
@@ -33,6 +33,11 @@ export interface HostBlock {
   /** The host holds the resource in shared mode at `sharedGeneration`. */
   readonly shared: boolean;
   readonly sharedGeneration: number;
+  /**
+   * Host h, at writerGeneration, holds no exclusive lease of this resource at any lver up to
+   * inp.lver: it released it (or never used it). Every ballot write of h clears it.
+   */
+  readonly released: boolean;
   readonly request: MigrationRequest;
 }
 
@@ -45,6 +50,7 @@ export function emptyHostBlock(hostId: number): HostBlock {
     writerGeneration: 0,
     shared: false,
     sharedGeneration: 0,
+    released: false,
     request: { lver: 0, generation: 0, nonce: '0'.repeat(16), flags: 0 },
   };
 }
@@ -58,7 +64,7 @@ export function encodeHostBlock(identity: AreaIdentity, block: HostBlock): Uint8
     writeU64(v, HOST_BLOCK.inpLver, block.inp.lver);
     writeU64(v, HOST_BLOCK.inpTimestampMs, block.inp.timestampMs);
     writeU64(v, HOST_BLOCK.writerGeneration, block.writerGeneration);
-    writeFlags(v, HOST_BLOCK.modeFlags, block.shared ? MODE_SHARED : 0, MODE_FLAGS_KNOWN);
+    writeFlags(v, HOST_BLOCK.modeFlags, (block.shared ? MODE_SHARED : 0) | (block.released ? MODE_RELEASED : 0), MODE_FLAGS_KNOWN);
     writeU64(v, HOST_BLOCK.sharedGeneration, block.sharedGeneration);
     writeU64(v, HOST_BLOCK.requestLver, block.request.lver);
     writeU64(v, HOST_BLOCK.requestGeneration, block.request.generation);
@@ -69,6 +75,7 @@ export function encodeHostBlock(identity: AreaIdentity, block: HostBlock): Uint8
 
 export function decodeHostBlock(bytes: Uint8Array, expect: RecordExpectation, place: RecordPlace): HostBlock {
   const r = readerFor(bytes, { ...expect, kind: 'hostBlock' }, place);
+  const mode = r.flags(HOST_BLOCK.modeFlags, 'mode flags', MODE_FLAGS_KNOWN);
   return {
     hostId: expect.blockHostId,
     mbal: r.u64(HOST_BLOCK.mbal, 'mbal'),
@@ -80,8 +87,9 @@ export function decodeHostBlock(bytes: Uint8Array, expect: RecordExpectation, pl
       timestampMs: r.u64(HOST_BLOCK.inpTimestampMs, 'proposal timestamp'),
     },
     writerGeneration: r.u64(HOST_BLOCK.writerGeneration, 'writer generation'),
-    shared: (r.flags(HOST_BLOCK.modeFlags, 'mode flags', MODE_FLAGS_KNOWN) & MODE_SHARED) !== 0,
+    shared: (mode & MODE_SHARED) !== 0,
     sharedGeneration: r.u64(HOST_BLOCK.sharedGeneration, 'shared generation'),
+    released: (mode & MODE_RELEASED) !== 0,
     request: {
       lver: r.u64(HOST_BLOCK.requestLver, 'request lver'),
       generation: r.u64(HOST_BLOCK.requestGeneration, 'request generation'),

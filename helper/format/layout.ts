@@ -105,7 +105,9 @@ export const HOST_BLOCK = {
 } as const;
 
 export const MODE_SHARED = 1;
-export const MODE_FLAGS_KNOWN = MODE_SHARED;
+/** The host released the lease its block's proposal describes (like sanlock's DBLOCK_FL_RELEASED). */
+export const MODE_RELEASED = 2;
+export const MODE_FLAGS_KNOWN = MODE_SHARED | MODE_RELEASED;
 export const LEADER_FLAGS_KNOWN = 0;
 export const REQUEST_FLAGS_KNOWN = 0;
 

@@ -16,6 +16,7 @@ const RULES: { rule: keyof BrokenRules; violation: RegExp }[] = [
   { rule: 'reuseBallotNumber', violation: /used ballot \d+ for two proposals|lowered its ballot/ },
   { rule: 'skipHostBlockInBallotRead', violation: /decided twice|used by host .* at once/ },
   { rule: 'forgetAfterPhase2Error', violation: /forgot resource \d+ lver \d+ after its phase 2 began/ },
+  { rule: 'forgetContendedPhase2', violation: /ended busy for resource \d+, forgetting its phase-2 value/ },
 ];
 
 describe('the simulator catches every deliberately broken rule', () => {

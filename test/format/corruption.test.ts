@@ -363,9 +363,9 @@ describe('resource-only corruptions', () => {
     reseal(block);
     expectOnlyHostFails(parse(area, RS), 'resource', 3, FormatErrorCode.fieldRange, /proposed owner host id 6 is outside 0\.\.5/);
     dv(block).setUint16(144, 0, true);
-    dv(block).setUint32(184, 2, true);
+    dv(block).setUint32(184, 4, true);
     reseal(block);
-    expectOnlyHostFails(parse(area, RS), 'resource', 3, FormatErrorCode.fieldRange, /mode flags has unknown bits 0x2/);
+    expectOnlyHostFails(parse(area, RS), 'resource', 3, FormatErrorCode.fieldRange, /mode flags has unknown bits 0x4/);
   });
 
   it('a resource area cut inside the leader -> FORMAT_TRUNCATED for every record', () => {

@@ -54,6 +54,7 @@ export function busyHostBlock(hostId: number): HostBlock {
     writerGeneration: 2 ** 40 + 7,
     shared: true,
     sharedGeneration: MAX_SAFE - 6,
+    released: true,
     request: { lver: MAX_SAFE - 7, generation: 123_456_789_012_345, nonce: '8000000000000001', flags: 0 },
   };
 }

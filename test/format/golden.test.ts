@@ -85,6 +85,7 @@ const HOST_BLOCK: HostBlock = {
   writerGeneration: 9,
   shared: true,
   sharedGeneration: 9,
+  released: false,
   request: { lver: 7, generation: 0x66, nonce: 'fedcba9876543210', flags: 0 },
 };
 const HOST_BLOCK_GOLDEN = hexLiteral(`
@@ -98,9 +99,23 @@ const HOST_BLOCK_GOLDEN = hexLiteral(`
   ${'0'.repeat(64 * 9)}
 `);
 
+// The same block marked released: modeFlags (offset 184) is 3 (MODE_SHARED | MODE_RELEASED), and
+// the checksum (offset 12) changes with it (recomputed with Python zlib.crc32).
+const RELEASED_HOST_BLOCK: HostBlock = { ...HOST_BLOCK, released: true };
+const RELEASED_HOST_BLOCK_GOLDEN = hexLiteral(`
+  564d4c420100100000100000b5b1f64100000000000000001000000000000000
+  636c75737465722d610000000000000000000000000000000000000000000000
+  00000000000000000000000000000000766d2d77656230310000000000000000
+  0000000000000000000000000000000000000000000000000000000000000000
+  0300010000000000020001000000000003000000000000005544332211000000
+  08000000000000000f0e0d0c0b0a000009000000000000000300000000000000
+  0900000000000000070000000000000066000000000000001032547698badcfe
+  ${'0'.repeat(64 * 9)}
+`);
+
 describe('golden bytes', () => {
   it('the golden strings are whole records with valid checksums', () => {
-    for (const golden of [DELTA_GOLDEN, LEADER_GOLDEN, HOST_BLOCK_GOLDEN]) {
+    for (const golden of [DELTA_GOLDEN, LEADER_GOLDEN, HOST_BLOCK_GOLDEN, RELEASED_HOST_BLOCK_GOLDEN]) {
       const bytes = Buffer.from(golden, 'hex');
       expect(bytes.byteLength).toBe(RECORD);
       expect(bytes.readUInt32LE(12)).toBe(independentChecksum(bytes));
@@ -133,6 +148,15 @@ describe('golden bytes', () => {
     const fromGolden = new Uint8Array(4096);
     fromGolden.set(Buffer.from(HOST_BLOCK_GOLDEN, 'hex'));
     expect(decodeHostBlock(fromGolden, { ...RESOURCE_IDENTITY, kind: 'hostBlock', blockHostId: 16 }, place)).toEqual(HOST_BLOCK);
+  });
+
+  it('a host block marked released encodes to the frozen bytes (mode flags 3) and decodes from them', () => {
+    const sector = encodeHostBlock(RESOURCE_IDENTITY, RELEASED_HOST_BLOCK);
+    expect(toHex(sector.subarray(0, RECORD))).toBe(RELEASED_HOST_BLOCK_GOLDEN);
+    expect(dv(sector).getUint32(184, true)).toBe(3);
+    const fromGolden = new Uint8Array(4096);
+    fromGolden.set(Buffer.from(RELEASED_HOST_BLOCK_GOLDEN, 'hex'));
+    expect(decodeHostBlock(fromGolden, { ...RESOURCE_IDENTITY, kind: 'hostBlock', blockHostId: 16 }, place)).toEqual(RELEASED_HOST_BLOCK);
   });
 });
 

@@ -92,7 +92,8 @@ export class Checker {
       const known = this.ballotValues.get(valueKey);
       if (known === undefined) this.ballotValues.set(valueKey, value);
       else if (known !== value) this.fail(at, `host ${write.hostId} used ballot ${block.bal} for two proposals (${known} and ${value}) in resource ${r}`);
-      if (block.bal === block.mbal && block.inp.hostId === write.hostId) this.phase2.set(`${write.incarnationKey}:${r}`, block.inp.lver);
+      const ownValue = block.inp.hostId === write.hostId && block.inp.generation === block.writerGeneration;
+      if (block.bal === block.mbal && ownValue) this.phase2.set(`${write.incarnationKey}:${r}`, block.inp.lver);
     }
   }
 
@@ -104,10 +105,22 @@ export class Checker {
     this.phase2.delete(`${incarnationKey}:${resource}`);
   }
 
-  /** An attempt ended without the lease. Forgetting it after phase 2 is allowed only once our generation has ended. */
-  attemptFailed(incarnationKey: string, resource: number, hostId: number, resolving: boolean, generationEnded: boolean, at: number): void {
+  /**
+   * An attempt ended without the lease. Forgetting it after phase 2 is allowed only once our
+   * generation has ended, or when the engine learnt how that lver ended (`resolvedLver`).
+   */
+  attemptFailed(incarnationKey: string, resource: number, hostId: number, resolving: boolean, generationEnded: boolean, resolvedLver: number | undefined, at: number): void {
     const lver = this.phase2.get(`${incarnationKey}:${resource}`);
-    if (lver !== undefined && !resolving && !generationEnded) this.fail(at, `host ${hostId} forgot resource ${resource} lver ${lver} after its phase 2 began`);
+    if (lver !== undefined && !resolving && !generationEnded && resolvedLver !== lver) this.fail(at, `host ${hostId} forgot resource ${resource} lver ${lver} after its phase 2 began`);
+  }
+
+  /**
+   * An attempt ended busy. After our own value reached phase 2 at some lver, busy is honest only
+   * when the engine learnt that lver's decided value is not ours (and says so in `resolvedLver`).
+   */
+  attemptBusy(incarnationKey: string, resource: number, hostId: number, resolvedLver: number | undefined, at: number): void {
+    const lver = this.phase2.get(`${incarnationKey}:${resource}`);
+    if (lver !== undefined && resolvedLver !== lver) this.fail(at, `host ${hostId} ended busy for resource ${resource}, forgetting its phase-2 value at lver ${lver}`);
   }
 
   acquired(resource: number, hostId: number, incarnationKey: string, generation: number, lver: number, mode: LeaseMode, at: number): void {

@@ -4,7 +4,7 @@ import { runSeed } from './scenario.js';
 
 /** `npm run sim -- [--seeds N] [--from S] [--seed S] [--broken RULE] [--verbose]`: run seeds, report any violation with its seed. */
 
-const usage = `usage: npm run sim -- [--seeds N] [--from S] [--seed S] [--duplicate-host-id] [--broken RULE] [--verbose]
+const usage = `usage: npm run sim -- [--seeds N] [--from S] [--seed S] [--duplicate-host-id] [--contention] [--broken RULE] [--verbose]
 
 Runs the deterministic simulator: the real lease engines on a simulated shared
 disk with seeded faults. Prints every violation with the seed and the command
@@ -13,8 +13,10 @@ that reproduces it; exits 1 if any seed fails.
   --from S      first seed (default 1)
   --seed S      run just this seed, with its summary
   --duplicate-host-id   add a machine misconfigured with host 1's host id
+  --contention  4 to 6 hosts acquire and release one resource as fast as they can
   --broken R    break a rule on purpose (skipPhase1Read, takeoverBeforeHostDead,
-                reuseBallotNumber, skipHostBlockInBallotRead, forgetAfterPhase2Error)`;
+                reuseBallotNumber, skipHostBlockInBallotRead, forgetAfterPhase2Error,
+                forgetContendedPhase2)`;
 
 const { values } = parseArgs({
   options: {
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     broken: { type: 'string' },
     verbose: { type: 'boolean', default: false },
     'duplicate-host-id': { type: 'boolean', default: false },
+    contention: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -43,12 +46,12 @@ const started = performance.now();
 let failed = 0;
 let events = 0;
 for (let seed = first; seed < first + count; seed++) {
-  const result = runSeed(seed, { brokenRules, duplicateHostId: values['duplicate-host-id'] });
+  const result = runSeed(seed, { brokenRules, duplicateHostId: values['duplicate-host-id'], contention: values.contention });
   events += result.events;
   if (values.verbose || values.seed !== undefined) process.stdout.write(`${result.summary}\n`);
   if (result.violations.length > 0) {
     failed++;
-    process.stdout.write(`FAIL ${result.summary}\n${result.violations.map((v) => `  ${v}`).join('\n')}\n  reproduce: npm run sim -- --seed ${seed}${values.broken ? ` --broken ${values.broken}` : ''}${values['duplicate-host-id'] ? ' --duplicate-host-id' : ''}\n`);
+    process.stdout.write(`FAIL ${result.summary}\n${result.violations.map((v) => `  ${v}`).join('\n')}\n  reproduce: npm run sim -- --seed ${seed}${values.broken ? ` --broken ${values.broken}` : ''}${values['duplicate-host-id'] ? ' --duplicate-host-id' : ''}${values.contention ? ' --contention' : ''}\n`);
   }
 }
 const seconds = (performance.now() - started) / 1000;

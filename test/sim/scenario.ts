@@ -4,7 +4,7 @@ import { Checker } from './checker.js';
 import { EventQueue } from './event-queue.js';
 import { Rng } from './rng.js';
 import { SimDisk, type DiskFaults } from './sim-disk.js';
-import { SimHost } from './sim-host.js';
+import { CALM_PACE, CONTENDED_PACE, SimHost } from './sim-host.js';
 
 /**
  * One seeded run: a few hosts share a lockspace and some resources on a
@@ -19,6 +19,8 @@ export interface RunOptions {
   readonly durationMs?: number;
   /** Add a machine misconfigured with host 1's host id. */
   readonly duplicateHostId?: boolean;
+  /** High contention: 4 to 6 hosts acquire and release one resource as fast as they can. */
+  readonly contention?: boolean;
 }
 
 export interface RunResult {
@@ -32,13 +34,15 @@ const AREA_STRIDE_BYTES = 1 << 20;
 
 export function runSeed(seed: number, options: RunOptions = {}): RunResult {
   const rng = new Rng(seed);
-  const hosts = rng.int(2, 4);
+  const usualHosts = rng.int(2, 4);
+  const hosts = options.contention ? rng.int(4, 6) : usualHosts;
   const hostsMax = hosts + rng.int(0, 3);
   const sectorSize: SectorSize = rng.chance(0.3) ? 4096 : 512;
   const ioTimeoutMs = rng.int(20, 60);
   // Each host has its own watchdog: takeover must use the larger of the taker's and the owner's.
   const watchdogFor = (): number => ioTimeoutMs * rng.int(3, 12);
-  const resourceCount = rng.int(1, 3);
+  const usualResources = rng.int(1, 3);
+  const resourceCount = options.contention ? 1 : usualResources;
   const durationMs = options.durationMs ?? 20_000;
   const lockspace: LockspaceSpec = { kind: 'lockspace', lockspaceName: 'sim', hostsMax, sectorSize, ioTimeoutMs };
   const resources = Array.from({ length: resourceCount }, (_, r) => ({
@@ -80,6 +84,7 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
           brokenRules: options.brokenRules ?? {},
           clockRate: 1 + rng.int(-500, 500) / 1_000_000,
           clockOffsetMs: rng.int(0, 1_000_000),
+          pace: options.contention ? CONTENDED_PACE : CALM_PACE,
         },
         queue,
         disk,

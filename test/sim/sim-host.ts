@@ -30,7 +30,19 @@ export interface HostSetup {
   /** Clock rate relative to real time, e.g. 1.0004. */
   readonly clockRate: number;
   readonly clockOffsetMs: number;
+  /** How soon the host wants a resource again, and how long it holds it, in ms (uniform, inclusive). */
+  readonly pace: Pace;
 }
+
+export interface Pace {
+  readonly wantMs: readonly [number, number];
+  readonly holdMs: readonly [number, number];
+}
+
+/** The usual pace: a VM now and then. */
+export const CALM_PACE: Pace = { wantMs: [10, 400], holdMs: [50, 1500] };
+/** High contention: every host wants the resource again at once and holds it briefly. */
+export const CONTENDED_PACE: Pace = { wantMs: [0, 20], holdMs: [5, 60] };
 
 interface Use {
   readonly mode: LeaseMode;
@@ -232,7 +244,7 @@ export class SimHost {
   // ---- resources and their use ----
 
   private scheduleWant(r: number): void {
-    this.after(this.rng.int(10, 400), () => this.want(r));
+    this.after(this.rng.int(...this.setup.pace.wantMs), () => this.want(r));
   }
 
   private want(r: number): void {
@@ -264,15 +276,16 @@ export class SimHost {
         this.stats.acquisitions++;
         this.uses[r] = { mode: outcome.mode, generation };
         this.checker.acquired(r, this.setup.hostId, this.key, generation, outcome.lver, outcome.mode, this.queue.now);
-        this.after(this.rng.int(50, 1500), () => this.release(r));
+        this.after(this.rng.int(...this.setup.pace.holdMs), () => this.release(r));
         return;
       }
       case 'busy':
         this.stats.busy++;
+        this.checker.attemptBusy(this.key, r, this.setup.hostId, outcome.resolvedLver, this.queue.now);
         return this.scheduleWant(r);
       case 'acquire-failed':
         this.stats.failures++;
-        this.checker.attemptFailed(this.key, r, this.setup.hostId, outcome.resolving, outcome.code === 'lockspace-lost', this.queue.now);
+        this.checker.attemptFailed(this.key, r, this.setup.hostId, outcome.resolving, outcome.code === 'lockspace-lost', outcome.resolvedLver, this.queue.now);
         if (!outcome.resolving) this.scheduleWant(r);
         return;
       case 'resolved':

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeltaConfig } from '../../../dist/helper/engine/delta-engine.js';
-import { deriveTiming, hostDeadAfterMs } from '../../../dist/helper/engine/timing.js';
+import { deriveTiming, hostDeadAfterMs, TIMING_DEFAULTS } from '../../../dist/helper/engine/timing.js';
 import { specBytes, type LockspaceSpec } from '../../../dist/helper/format/index.js';
 import { EIO, HOLD, heldRecord, incarnation, TIMEOUT, TIMEOUT_LANDED, World, type DeltaDriver, type IoLogEntry } from './harness.js';
 
@@ -54,6 +54,14 @@ describe('DeltaEngine join', () => {
   it('the settle wait is at least 2N (a competing join write lands within it)', () => {
     expect(SETTLE).toBeGreaterThanOrEqual(2 * N);
     expect(SETTLE).toBeLessThan(timing.renewWarnMs);
+  });
+
+  it('the settle wait uses the configured clock-rate error: 2N + drift + 2 ms before the verify read', () => {
+    const { world, d } = setup(SPEC, { timingOptions: { ...TIMING_DEFAULTS, clockRatePpm: 10_000 } });
+    // 2 x 10,000 ppm over 2N = 200 ms: 4 ms of drift.
+    expect(d.engine.timing.joinSettleMs).toBe(2 * N + 4 + 2);
+    const t0 = joinNow(world, d);
+    expect(d.ioLog[2]!.submittedAtMs).toBe(t0 + 2 * N + 6);
   });
 
   it('on a free record: 1 read, 1 write, a settle wait of 2N, 1 verify read, then joined at generation+1, valid until T+8N', () => {
@@ -316,15 +324,20 @@ describe('DeltaEngine renewal', () => {
     [16, 4096],
     [2000, 512],
     [2000, 4096],
-  ] as const)('hostsMax %i, %i-byte sectors: every 2N exactly one read of the whole area and one write of one sector', (hostsMax, sectorSize) => {
+  ] as const)('hostsMax %i, %i-byte sectors: every 2N exactly one read of the whole area and one write of one sector (the first interval writes on the verify read)', (hostsMax, sectorSize) => {
     const spec: LockspaceSpec = { ...SPEC, hostsMax, sectorSize };
     const { world, d } = setup(spec);
     joinNow(world, d);
     const joinedAt = d.outcomesOf('joined')[0]!;
     const from = joinedAt.ioCountBefore;
     world.advance(20 * N);
-    const ps = periods(d, from, joinedAt.atMs, 10);
-    for (const p of ps) {
+    const [first, ...steady] = periods(d, from, joinedAt.atMs, 10);
+    // The verify read that confirmed the join was just read: the first renewal only writes.
+    expect(first).toHaveLength(1);
+    expectOwnSectorWrite(first![0]!, spec);
+    expect(first![0]!.submittedAtMs).toBe(joinedAt.atMs);
+    expect(steady).toHaveLength(9);
+    for (const p of steady) {
       expect(p).toHaveLength(2);
       expectWholeAreaRead(p[0]!, spec);
       expectOwnSectorWrite(p[1]!, spec);
@@ -363,6 +376,12 @@ describe('DeltaEngine renewal', () => {
     ps.forEach((p, k) => {
       const reads = p.filter((e) => e.kind === 'read');
       const writes = p.filter((e) => e.kind === 'write');
+      // The first interval writes on the strength of the verify read that confirmed the join.
+      if (k === 0) {
+        expect(reads, 'period 0').toHaveLength(0);
+        expect(writes.map((w) => w.submittedAtMs), 'period 0').toEqual([start]);
+        return;
+      }
       expect(reads, `period ${k}`).toHaveLength(1);
       expect(reads[0]!.submittedAtMs, `period ${k}`).toBe(start + k * 2 * N);
       expectWholeAreaRead(reads[0]!);
@@ -373,6 +392,34 @@ describe('DeltaEngine renewal', () => {
     expect(d.outcomesOf('renew-error')).toHaveLength(3);
     expect(d.outcomesOf('lost')).toHaveLength(0);
     expect(d.engine.held).toBe(true);
+  });
+
+  it('from the join read to the second renewal: 3 area reads (join, verify, second renewal), not 4', () => {
+    const { world, d } = setup();
+    const t0 = joinNow(world, d);
+    const joinedAt = d.outcomesOf('joined')[0]!.atMs;
+    world.advanceTo(joinedAt + 2 * N);
+    expect(d.outcomesOf('renewed').map((r) => r.outcome.renewedAtMs)).toEqual([joinedAt, joinedAt + 2 * N]);
+    expect(d.ioLog.map((e) => [e.kind, e.submittedAtMs - t0])).toEqual([
+      ['read', 0],
+      ['write', 0],
+      ['read', joinedAt - t0],
+      ['write', joinedAt - t0],
+      ['read', joinedAt - t0 + 2 * N],
+      ['write', joinedAt - t0 + 2 * N],
+    ]);
+  });
+
+  it('a verify read that took longer than N is not fresh enough to write on: the first renewal reads first', () => {
+    const { world, d } = setup();
+    d.send({ type: 'join' });
+    // The verify read (the engine's third I/O) is slow.
+    d.on({ seq: 2 }, { delayMs: N + 1 });
+    world.runUntil(() => d.outcomesOf('joined').length > 0, 100 * N);
+    const joinedAt = d.outcomesOf('joined')[0]!;
+    expect(d.ioLog[2]!.completedAtMs! - d.ioLog[2]!.submittedAtMs).toBe(N + 1);
+    expect(d.ioLog.slice(joinedAt.ioCountBefore).map((e) => e.kind)).toEqual(['read', 'write']);
+    expect(d.ioLog[3]!.submittedAtMs).toBe(joinedAt.atMs);
   });
 
   it('T of a renewal is when its write was submitted, not when it completed', () => {

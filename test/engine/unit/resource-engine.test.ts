@@ -107,19 +107,40 @@ describe('ResourceEngine uncontended exclusive acquire', () => {
 });
 
 describe('ResourceEngine release', () => {
-  it.each([512, 4096] as const)('%i-byte sectors: 1 read of one sector + 1 leader write; the leader is free at the same lver', (sectorSize) => {
+  it.each([512, 4096] as const)('%i-byte sectors: 1 read of one sector, the leader written free at the same lver, then our block marked released', (sectorSize) => {
     const { area, r } = setup(spec(16, sectorSize), 7);
     acquire(r);
+    const accepted = area.block(7);
+    expect(accepted.released).toBe(false);
     const from = r.ioLog.length;
     r.send({ type: 'release' });
     const ios = r.ioLog.slice(from);
     expect(ios.map((e) => [e.kind, e.offset, e.length])).toEqual([
       ['read', 0, sectorSize],
       ['write', 0, sectorSize],
+      ['write', 7 * sectorSize, sectorSize],
     ]);
-    expect(r.outcomes.at(-1)!.outcome).toMatchObject({ type: 'released', lver: 1 });
+    expect(r.outcomes.at(-1)!.outcome).toMatchObject({ type: 'released', lver: 1, note: undefined });
     expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0, ownerGeneration: 0 });
+    // The mark keeps the ballot state (promise and accepted value) and says it is released.
+    expect(area.block(7)).toEqual({ ...accepted, released: true });
     expect(r.engine.holding).toBeUndefined();
+    expect(r.engine.state).toBe('free');
+    // The next ballot write clears the mark.
+    acquire(r);
+    const nextP1 = blockOf(area, r.writes(from + ios.length)[0]!, 7);
+    expect(nextP1.released).toBe(false);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
+  });
+
+  it('a failed mark write still releases (the leader is free), with a note', () => {
+    const { area, r } = setup();
+    acquire(r);
+    r.on({ kind: 'write', offset: 7 * 512 }, EIO);
+    r.send({ type: 'release' });
+    expect(r.lastOutcome()).toMatchObject({ type: 'released', lver: 1, note: expect.stringMatching(/released mark was not written/) });
+    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0 });
+    expect(area.block(7).released).toBe(false);
     expect(r.engine.state).toBe('free');
   });
 
@@ -243,26 +264,26 @@ describe('ResourceEngine busy and takeover', () => {
     expect(r.ioLog).toHaveLength(6);
   });
 
-  it('adopts the highest-balloted value already accepted for the lver: busy while its host is live, never acquired', () => {
+  it('a live host\'s accepted, uncommitted value at the lver: busy at once without a ballot (that host is deciding it)', () => {
     const { world, area, live, r } = setup();
-    // Host 2 accepted its own value for lver 1 (phase 2) and stopped before committing.
+    // Host 2 accepted its own value for lver 1 (phase 2) and has not committed yet.
     area.setBlock({ ...emptyHostBlock(2), mbal: 18, bal: 18, inp: { hostId: 2, generation: 9, lver: 1, timestampMs: 3 }, writerGeneration: 9 });
     // A lower-balloted accepted value loses to it.
     area.setBlock({ ...emptyHostBlock(3), mbal: 3, bal: 3, inp: { hostId: 3, generation: 1, lver: 1, timestampMs: 1 }, writerGeneration: 1 });
     acquire(r);
-    expect(r.outcomesOf('acquired')).toHaveLength(0);
-    expect(r.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 2, generation: 9, mode: 'exclusive' } });
-    // Our phase-2 write carried host 2's value, not ours.
-    const p2 = r.writes().map((w) => blockOf(area, w, 7)).find((b) => b.bal === b.mbal && b.bal > 0)!;
-    expect(p2.inp).toMatchObject({ hostId: 2, generation: 9, lver: 1 });
-    // No helping commit for a live owner: the leader is left as it was.
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'busy', holder: expect.objectContaining({ hostId: 2, generation: 9, mode: 'exclusive' }) })]);
+    // No ballot: a higher ballot number of ours would only make host 2 start over.
+    expect(r.ioLog.map((e) => e.kind)).toEqual(['read']);
     expect(area.leader()).toMatchObject({ lver: 0, ownerHostId: 0 });
     expect(r.engine.state).toBe('free');
-    // Once host 2's generation is gone, lver 1 stays host 2's and the next version is ours.
+    // Once host 2's generation is gone, a ballot adopts its value (the highest-balloted) for lver 1,
+    // commits nothing for it, and the next version is ours.
     live.setGone(2, 9);
     acquire(r);
     world.advance(20 * RETRY_MS);
     expect(r.outcomesOf('acquired').map((o) => o.outcome.lver)).toEqual([2]);
+    const p2 = r.writes().filter((w) => w.offset !== 0).map((w) => blockOf(area, w, 7)).find((b) => b.bal === b.mbal && b.bal > 0)!;
+    expect(p2.inp).toMatchObject({ hostId: 2, generation: 9, lver: 1 });
     expect(area.leader()).toMatchObject({ lver: 2, ownerHostId: 7, ownerGeneration: GEN });
   });
 
@@ -294,8 +315,9 @@ describe('ResourceEngine shared mode', () => {
     expect(b.lastOutcome()).toMatchObject({ type: 'acquired', mode: 'shared' });
     expect(a.engine.holding?.mode).toBe('shared');
     expect(b.engine.holding?.mode).toBe('shared');
-    expect(area.block(1)).toMatchObject({ shared: true, sharedGeneration: 11 });
-    expect(area.block(2)).toMatchObject({ shared: true, sharedGeneration: 12 });
+    // The leader is written free after the shared mark: the exclusive claim of each is marked released.
+    expect(area.block(1)).toMatchObject({ shared: true, sharedGeneration: 11, released: true });
+    expect(area.block(2)).toMatchObject({ shared: true, sharedGeneration: 12, released: true });
     expect(area.leader().ownerHostId).toBe(0);
 
     acquire(x, 'exclusive', 13);
@@ -424,6 +446,8 @@ describe('ResourceEngine I/O failures', () => {
     expect(resolved).toHaveLength(1);
     expect(resolved[0]!.outcome).toMatchObject({ lver: 1, wasOurs: true });
     expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0, ownerGeneration: 0 });
+    // Written free and marked released in our block, like a release.
+    expect(area.block(hostId)).toMatchObject({ released: true, inp: { hostId, generation: GEN, lver: 1 } });
     expect(r.engine.state).toBe('free');
     expect(r.wakeAtMs).toBeUndefined();
     expectOnlyOwnWrites(r, hostId);
@@ -490,17 +514,22 @@ describe('ResourceEngine I/O failures', () => {
     expect(b.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
   });
 
-  it('resolving finds lver 1 committed for us by a host that thought us gone: writes the leader free', () => {
+  it('no helping commit: a host that thinks host 1 gone decides its value at lver 1, writes no leader for it, and ballots lver 2 at once', () => {
     const { world, area, liveB, a, b } = commitLost(RETRY_MS, 20 * RETRY_MS);
     liveB.setGone(1, 31);
     acquire(b, 'exclusive', 32);
-    expect(b.outcomesOf('acquired')).toHaveLength(0);
-    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 1, ownerGeneration: 31 });
-    world.advanceTo(world.now + RETRY_MS);
-    expect(a.lastOutcome()).toMatchObject({ type: 'resolved', lver: 1, wasOurs: true });
-    expect(area.leader()).toMatchObject({ lver: 1, ownerHostId: 0 });
-    world.advance(40 * RETRY_MS);
-    expect(b.outcomesOf('acquired').map((o) => o.outcome.lver)).toEqual([2]);
+    expect(b.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 2, mode: 'exclusive' }]);
+    // Two ballots back to back (lver 1 learns host 1's value, lver 2 is ours), no read between them,
+    // and one leader write: our own commit of lver 2.
+    expect(b.ioLog.map((e) => e.kind)).toEqual(['read', 'write', 'read', 'write', 'read', 'write', 'read', 'write', 'read', 'write']);
+    expect(blockOf(area, b.ioLog[3]!, 2).inp).toMatchObject({ hostId: 1, generation: 31, lver: 1 });
+    const leaderWrites = b.writes().filter((w) => w.offset === 0);
+    expect(leaderWrites).toHaveLength(1);
+    expect(area.leader()).toMatchObject({ lver: 2, ownerHostId: 2, ownerGeneration: 32 });
+    // Host 1's resolving finds the leader past its lver and leaves it alone.
+    world.advance(10 * RETRY_MS);
+    expect(a.lastOutcome()).toMatchObject({ type: 'resolved', lver: 1 });
+    expect(area.leader()).toMatchObject({ lver: 2, ownerHostId: 2, ownerGeneration: 32 });
   });
 
   it('resolving when another host has meanwhile moved the leader past our lver: resolved, not ours, the leader left alone', () => {
@@ -621,5 +650,229 @@ describe('ResourceEngine generation-ended', () => {
     expect(r.ioLog.slice(from).map((e) => e.kind)).toEqual(['read', 'write', 'read', 'write', 'read', 'write']);
     expect(r.overlappingWrites).toHaveLength(0);
     expect(area.leader()).toMatchObject({ lver, ownerHostId: hostId, ownerGeneration: GEN + 1 });
+  });
+});
+
+describe('ResourceEngine contended after our phase 2 (learning the decided value)', () => {
+  const OTHER = 3;
+  const OTHER_GEN = 2;
+  /** The I/O positions of one uncontended ballot: 0 read, 1 p1-write, 2 p1-read, 3 p2-write, 4 p2-read. */
+  const P2_READ = 4;
+
+  /**
+   * Host 7 ballots lver 5 (the leader at 4 is free). Its phase-2 write lands; before its phase-2 read,
+   * `meanwhile` changes the area (another host's ballot, a rolled-back leader). Returns with the
+   * phase-2 read completed and the retry pending.
+   */
+  function contendedAfterPhase2(meanwhile: (area: ResourceArea) => void) {
+    const ctx = setup();
+    const { area, r } = ctx;
+    area.setLeader({ lver: 4, ownerHostId: 0, ownerGeneration: 0, timestampMs: 1, writerHostId: OTHER, writerGeneration: OTHER_GEN, flags: 0 });
+    r.on({ seq: P2_READ }, HOLD);
+    acquire(r);
+    const p2 = blockOf(area, r.ioLog[3]!, ctx.hostId);
+    expect(p2).toMatchObject({ bal: p2.mbal, inp: { hostId: ctx.hostId, generation: GEN, lver: 5 } });
+    meanwhile(area);
+    r.complete();
+    expect(r.outcomes).toHaveLength(0);
+    return { ...ctx, p2 };
+  }
+
+  /** Host 3's late commit of lver 4 lands: the leader rolls back to name it, live, at lver 4. */
+  function rollBackLeader(area: ResourceArea): void {
+    area.setLeader({ lver: 4, ownerHostId: OTHER, ownerGeneration: OTHER_GEN, timestampMs: 2, writerHostId: OTHER, writerGeneration: OTHER_GEN, flags: 0 });
+  }
+
+  it('a higher phase-1 ballot and a rolled-back leader naming a live owner: re-ballots lver 5 instead of ending busy, and acquires it', () => {
+    const { world, area, r, hostId, p2 } = contendedAfterPhase2((a) => {
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal: p2Mbal(a) + 16, inp: { hostId: 0, generation: 0, lver: 5, timestampMs: 0 }, writerGeneration: OTHER_GEN });
+      rollBackLeader(a);
+    });
+    world.advance(20 * RETRY_MS);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 5, mode: 'exclusive' }]);
+    // The retry balloted lver 5 again, repeating our accepted value with a higher mbal.
+    const retryP1 = blockOf(area, r.writes().find((w) => w.seq > P2_READ)!, hostId);
+    expect(retryP1.mbal).toBeGreaterThan(p2.mbal + 16);
+    expect(retryP1).toMatchObject({ bal: p2.bal, inp: p2.inp });
+    expect(area.leader()).toMatchObject({ lver: 5, ownerHostId: hostId, ownerGeneration: GEN });
+  });
+
+  it('learns that another value was decided at lver 5: busy, naming the lver it resolved', () => {
+    const { world, area, r, hostId } = contendedAfterPhase2((a) => {
+      const mbal = p2Mbal(a) + 16;
+      // Host 3's phase-1 read missed our phase-2 write: it accepted its own value at a higher ballot.
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal, bal: mbal, inp: { hostId: OTHER, generation: OTHER_GEN, lver: 5, timestampMs: 3 }, writerGeneration: OTHER_GEN });
+      rollBackLeader(a);
+    });
+    world.advance(20 * RETRY_MS);
+    expect(r.outcomesOf('acquired')).toHaveLength(0);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'busy', resolvedLver: 5, holder: expect.objectContaining({ hostId: OTHER, generation: OTHER_GEN }) })]);
+    // It learnt by a ballot: its last phase-2 write carried host 3's value.
+    const last = blockOf(area, r.writes().at(-1)!, hostId);
+    expect(last).toMatchObject({ bal: last.mbal, inp: { hostId: OTHER, generation: OTHER_GEN, lver: 5 } });
+    expect(r.engine.state).toBe('free');
+  });
+
+  it('the area alone settles it (a leader at lver 5 names another live host): busy at once, naming the lver, without a ballot', () => {
+    const { world, area, r } = contendedAfterPhase2((a) => {
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal: p2Mbal(a) + 16, bal: p2Mbal(a) + 16, inp: { hostId: OTHER, generation: OTHER_GEN, lver: 5, timestampMs: 3 }, writerGeneration: OTHER_GEN });
+      a.setLeader({ lver: 5, ownerHostId: OTHER, ownerGeneration: OTHER_GEN, timestampMs: 4, writerHostId: OTHER, writerGeneration: OTHER_GEN, flags: 0 });
+    });
+    const writes = r.writes().length;
+    world.advance(20 * RETRY_MS);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'busy', resolvedLver: 5, holder: expect.objectContaining({ hostId: OTHER }) })]);
+    expect(r.writes()).toHaveLength(writes);
+    expect(area.leader()).toMatchObject({ lver: 5, ownerHostId: OTHER });
+  });
+
+  it('an unusable area read while learning does not forget: acquire-failed (storage, resolving), then resolved as ours', () => {
+    const { world, area, r } = contendedAfterPhase2((a) => {
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal: p2Mbal(a) + 16, inp: { hostId: 0, generation: 0, lver: 5, timestampMs: 0 }, writerGeneration: OTHER_GEN });
+    });
+    // Host 3's block fails its checksum when the retry reads the area.
+    const good = area.read(OTHER * 512, 512);
+    const bad = good.slice();
+    bad[200] = bad[200]! ^ 0xff;
+    area.write(OTHER * 512, bad);
+    world.advance(RETRY_MS);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'acquire-failed', code: 'storage', resolving: true })]);
+    expect(r.engine.state).toBe('resolving');
+    area.write(OTHER * 512, good);
+    world.advance(20 * RETRY_MS);
+    expect(r.lastOutcome()).toMatchObject({ type: 'resolved', lver: 5, wasOurs: true });
+  });
+
+  it('gives up learning after ballotAttemptsMax contended ballots: acquire-failed (contended, resolving), then resolves in the background', () => {
+    const { world, area, r, hostId } = contendedAfterPhase2((a) => {
+      a.setBlock({ ...emptyHostBlock(OTHER), mbal: p2Mbal(a) + 16, inp: { hostId: 0, generation: 0, lver: 5, timestampMs: 0 }, writerGeneration: OTHER_GEN });
+      rollBackLeader(a);
+    });
+    // Host 3 keeps starting higher ballots at lver 5, seen by every read of ours.
+    let outbid = true;
+    r.always({ where: (io) => {
+      if (outbid && io.kind === 'read') area.setBlock({ ...area.block(OTHER), mbal: Math.max(area.block(OTHER).mbal, area.block(hostId).mbal) + 16 });
+      return false;
+    } }, OK);
+    world.runUntil(() => r.outcomes.length > 0, 20 * RETRY_MS);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([expect.objectContaining({ type: 'acquire-failed', code: 'contended', resolving: true })]);
+    expect(r.engine.state).toBe('resolving');
+    // Three learning ballots after the first one, each a phase-1 write at lver 5 keeping our value.
+    const ballots = r.writes().map((w) => blockOf(area, w, hostId)).filter((b) => b.bal !== b.mbal);
+    expect(ballots).toHaveLength(4);
+    for (const b of ballots.slice(1)) expect(b.inp).toMatchObject({ hostId, generation: GEN, lver: 5 });
+    // Resolving keeps balloting in the background while outbid.
+    world.advance(20 * RETRY_MS);
+    expect(r.engine.state).toBe('resolving');
+    outbid = false;
+    world.advance(20 * RETRY_MS);
+    expect(r.lastOutcome()).toMatchObject({ type: 'resolved', lver: 5, wasOurs: true });
+    expect(area.leader()).toMatchObject({ lver: 5, ownerHostId: 0 });
+  });
+});
+
+/** Our (host 7's) mbal as it is on disk. */
+function p2Mbal(area: ResourceArea): number {
+  return area.block(7).mbal;
+}
+
+describe('ResourceEngine rolled-back leader and the released mark', () => {
+  /** Host 1 (generation 11) acquires lver 5 and releases it; then a late write rolls the leader back to lver 4. */
+  function releasedThenRolledBack(markFails = false) {
+    const world = new World();
+    const area = world.resource(spec());
+    const live = new StubLiveness();
+    const h1 = world.resourceEngine(area, { hostId: 1, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3 }, live);
+    const h2 = world.resourceEngine(area, { hostId: 2, retryDelayMs: RETRY_MS, ballotAttemptsMax: 3 }, live);
+    area.setLeader({ lver: 4, ownerHostId: 0, ownerGeneration: 0, timestampMs: 1, writerHostId: 3, writerGeneration: 2, flags: 0 });
+    acquire(h1, 'exclusive', 11);
+    expect(h1.lastOutcome()).toMatchObject({ type: 'acquired', lver: 5 });
+    if (markFails) h1.on({ kind: 'write', offset: 512 }, EIO);
+    h1.send({ type: 'release' });
+    expect(h1.lastOutcome()).toMatchObject({ type: 'released', lver: 5 });
+    // Host 3's late write of lver 4 (its release) lands: the leader no longer shows lver 5.
+    area.setLeader({ lver: 4, ownerHostId: 0, ownerGeneration: 0, timestampMs: 2, writerHostId: 3, writerGeneration: 2, flags: 0 });
+    return { world, area, live, h1, h2 };
+  }
+
+  it('another host decides the released owner\'s value at lver 5 and ballots lver 6 at once, though that owner is live', () => {
+    const { area, h1, h2 } = releasedThenRolledBack();
+    expect(area.block(1)).toMatchObject({ released: true, writerGeneration: 11, inp: { hostId: 1, generation: 11, lver: 5 } });
+    acquire(h2, 'exclusive', 12);
+    expect(h2.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 6, mode: 'exclusive' }]);
+    // Its ballot for lver 5 carried host 1's value; it never wrote the leader for host 1.
+    expect(blockOf(area, h2.ioLog[3]!, 2).inp).toMatchObject({ hostId: 1, generation: 11, lver: 5 });
+    expect(h2.writes().filter((w) => w.offset === 0)).toHaveLength(1);
+    expect(area.leader()).toMatchObject({ lver: 6, ownerHostId: 2, ownerGeneration: 12 });
+    // Host 1 acquires again after host 2 released: lver 7.
+    h2.send({ type: 'release' });
+    acquire(h1, 'exclusive', 11);
+    expect(h1.lastOutcome()).toMatchObject({ type: 'acquired', lver: 7 });
+  });
+
+  it('without the mark (its write failed) the live owner\'s decided value keeps other hosts busy', () => {
+    const { area, h2 } = releasedThenRolledBack(true);
+    expect(area.block(1).released).toBe(false);
+    acquire(h2, 'exclusive', 12);
+    expect(h2.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 1, generation: 11 } });
+    expect(area.leader()).toMatchObject({ lver: 4, ownerHostId: 0 });
+  });
+
+  it('a mark of another generation does not count: busy', () => {
+    const { area, h2 } = releasedThenRolledBack();
+    area.setBlock({ ...area.block(1), writerGeneration: 10 });
+    acquire(h2, 'exclusive', 12);
+    expect(h2.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 1, generation: 11 } });
+  });
+
+  it('a leader naming a live owner whose own block is marked released at that lver: not busy, the next lver is ours', () => {
+    const { area, live, r } = setup();
+    live.states.set(3, 'LIVE');
+    area.setBlock({ ...emptyHostBlock(3), mbal: 19, bal: 19, inp: { hostId: 3, generation: 2, lver: 5, timestampMs: 1 }, writerGeneration: 2, released: true });
+    area.setLeader({ lver: 5, ownerHostId: 3, ownerGeneration: 2, timestampMs: 1, writerHostId: 3, writerGeneration: 2, flags: 0 });
+    acquire(r);
+    expect(r.outcomes.map((o) => o.outcome)).toEqual([{ type: 'acquired', lver: 6, mode: 'exclusive' }]);
+    // Marked released at an older lver only: busy.
+    const { area: area2, r: r2 } = setup();
+    area2.setBlock({ ...emptyHostBlock(3), mbal: 19, bal: 19, inp: { hostId: 3, generation: 2, lver: 4, timestampMs: 1 }, writerGeneration: 2, released: true });
+    area2.setLeader({ lver: 5, ownerHostId: 3, ownerGeneration: 2, timestampMs: 1, writerHostId: 3, writerGeneration: 2, flags: 0 });
+    acquire(r2);
+    expect(r2.lastOutcome()).toMatchObject({ type: 'busy', holder: { hostId: 3, generation: 2 } });
+  });
+});
+
+describe('ResourceEngine known versions (keyed by generation, pruned)', () => {
+  it('a leader naming us at a version we committed at an older generation is not ours now: identity', () => {
+    const { area, r, hostId } = setup();
+    acquire(r, 'exclusive', GEN);
+    r.send({ type: 'release' });
+    r.send({ type: 'generation-ended' });
+    // Another writer with our host id names our new generation at lver 1, a version we knew only at GEN.
+    area.setLeader({ lver: 1, ownerHostId: hostId, ownerGeneration: GEN + 1, timestampMs: 9, writerHostId: hostId, writerGeneration: GEN + 1, flags: 0 });
+    acquire(r, 'exclusive', GEN + 1);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquire-failed', code: 'identity' });
+  });
+
+  it('once a later leader write of ours completed, an older version of ours is forgotten: a leader naming us there is another writer', () => {
+    const { area, r, hostId } = setup();
+    acquire(r);
+    r.send({ type: 'release' });
+    acquire(r);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
+    r.send({ type: 'release' });
+    expect(r.lastOutcome()).toMatchObject({ type: 'released', lver: 2 });
+    // Our leader writes of lver 2 completed: no write of ours naming lver 1 can still land.
+    area.setLeader({ lver: 1, ownerHostId: hostId, ownerGeneration: GEN, timestampMs: 9, writerHostId: hostId, writerGeneration: GEN, flags: 0 });
+    acquire(r);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquire-failed', code: 'identity' });
+  });
+
+  it('the version of our last leader write is still known: a leader naming us there (our own late commit) is ballotted past', () => {
+    const { area, r, hostId } = setup();
+    acquire(r);
+    r.send({ type: 'release' });
+    // Our commit of lver 1 lands again (as a late write would): the leader names us at lver 1.
+    area.setLeader({ lver: 1, ownerHostId: hostId, ownerGeneration: GEN, timestampMs: 9, writerHostId: hostId, writerGeneration: GEN, flags: 0 });
+    acquire(r);
+    expect(r.lastOutcome()).toMatchObject({ type: 'acquired', lver: 2 });
   });
 });

@@ -162,3 +162,22 @@ describe('hostDeadAfterMs', () => {
     expect(hostFailAfterMs(deriveTiming(40, 0), 30)).toBe(320);
   });
 });
+
+describe('the join settle wait', () => {
+  it.each([
+    [1, 500],
+    [20, 500],
+    [100, 500],
+    [10_000, 500],
+    [10_000, 2_000],
+  ])('N=%i, clock-rate error %i ppm: 2N + drift over 2N (both clocks) + 2 ms of flooring', (n, ppm) => {
+    const t = deriveTiming(n, 6 * n, { ...TIMING_DEFAULTS, clockRatePpm: ppm });
+    const drift = Math.ceil((2 * ppm * 2 * n) / 1_000_000);
+    expect(t.joinSettleMs).toBe(2 * n + drift + 2);
+    expect(t.joinSettleMs).toBeLessThan(t.renewWarnMs);
+  });
+
+  it('is 20 ms above 2N + 2 at sanlock\'s N = 10 s and 500 ppm', () => {
+    expect(deriveTiming(10_000, 60_000).joinSettleMs).toBe(20_022);
+  });
+});
