@@ -210,7 +210,6 @@ async function expectTakeoverAfterHostDead(world: World, hostDead: number): Prom
     describeTries(attempts.tries, killedAt),
     watcher.describe(),
   ].join('\n');
-  process.stderr.write(`${report}\n`);
 
   // The last renewal landed before the kill, and nothing of host 1 wrote after it.
   expect(last.landedAfter, report).toBeLessThan(killedAt);
@@ -258,7 +257,6 @@ describe('two helpers on one lease file', () => {
     expect(line.split('\n')).toHaveLength(1);
     expect(line).toMatch(holderOfHost1);
     expect(line).toMatch(/vm-one/);
-    process.stderr.write(`host 2 register --acquire: ${line}\n`);
     // Nothing stays registered on host 2 after a refused --acquire.
     expect(JSON.parse(host2.cli(['status', '--json']).stdout).vms).toEqual([]);
 
@@ -307,7 +305,6 @@ describe('two helpers on one lease file', () => {
     watcher.stop();
     const hosts = JSON.parse(world.host2.cli(['hosts', cluster.lockspace, '--json']).stdout).hosts;
     const report = [`host_dead (if takeover without watchdog were allowed) ${wouldBeDead} ms; last landing ${watcher.last.landedAfter - killedAt} ms from the kill; attempts:`, describeTries(attempts.tries, killedAt), JSON.stringify(hosts)].join('\n');
-    process.stderr.write(`${report}\n`);
     expect(attempts.success, report).toBeUndefined();
     for (const t of attempts.tries) {
       expect(t.status, report).toBe(3);
@@ -374,7 +371,6 @@ describe('two helpers on one lease file', () => {
       `attempts (ms from SIGSTOP):\n${describeTries(attempts.tries, stoppedAt)}`,
       watcher.describe(),
     ].join('\n');
-    process.stderr.write(`${report}\n`);
 
     expect(last.landedAfter, report).toBeLessThan(stoppedAt);
     expect(attempts.success, report).toBeDefined();
@@ -400,7 +396,6 @@ describe('two helpers on one lease file', () => {
     const leader = JSON.parse(vmleaseDump(lease)).areas[0].leader.record;
     const vm2 = JSON.parse(host2.cli(['status', '--json']).stdout).vms[0];
     const after = `${report}\nafter SIGCONT: leader ${JSON.stringify(leader)}; host 2 ${JSON.stringify(vm2)}\nhost 1 log:\n${tailOf(host1, 25)}`;
-    process.stderr.write(`after SIGCONT: leader ${JSON.stringify(leader)}\nhost 1 log since SIGCONT:\n${tailOf(host1, 25)}\n`);
     expect(leader, after).toMatchObject({ ownerHostId: 2, lver: 2 });
     expect(vm2.leases[0], after).toMatchObject({ state: 'held', lver: 2 });
     expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
@@ -437,7 +432,6 @@ describe('two helpers on one lease file', () => {
       `attempts (ms from the SIGKILL):\n${describeTries(attempts.tries, killedAt)}`,
       `restarted host 1 log:\n${tailOf(restarted, 20)}`,
     ].join('\n');
-    process.stderr.write(`${report}\n`);
 
     // While the VM ran, every attempt was busy; a success comes only after the VM was seen gone.
     for (const t of attempts.tries.filter((t) => t !== attempts.success)) expect(t.status, report).toBe(3);
