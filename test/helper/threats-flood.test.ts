@@ -60,6 +60,15 @@ async function worstRenewedAgo(during: () => Promise<void>): Promise<{ worst: nu
   return { worst, samples };
 }
 
+/** Opens a connection, retrying while the per-uid cap is still held by connections the helper has not yet seen close. */
+async function openWhenFree(peer: Peer, id: string): Promise<Awaited<ReturnType<Peer['open']>>> {
+  for (let attempt = 0; ; attempt++) {
+    const outcome = await peer.open(id);
+    if (outcome.kind === 'open' || attempt >= 50) return outcome;
+    await sleepMs(200);
+  }
+}
+
 describe('floods from uid 65534', () => {
   it('connections beyond the per-uid cap are refused, the others stay served, renewals keep their schedule', async () => {
     const peer = await Peer.start(helper.runDir, VM_UID);
@@ -71,7 +80,10 @@ describe('floods from uid 65534', () => {
       expect(opened).toHaveLength(PER_UID_CAP);
       // Every connection over the cap was dropped at accept, before any HTTP reply.
       for (const [i, outcome] of outcomes.entries()) if (outcome.kind !== 'open') expect(outcome, ids[i]).toMatchObject({ kind: 'close' });
-      const refused = helper.lines.filter((l) => l.msg === 'socket.refused' && (l.peer as { uid: number }).uid === VM_UID);
+      // The helper's log is asynchronous: give its lines a moment to arrive.
+      const refusedLines = () => helper.lines.filter((l) => l.msg === 'socket.refused' && (l.peer as { uid: number }).uid === VM_UID);
+      for (let waited = 0; refusedLines().length < ids.length - PER_UID_CAP && waited < 10_000; waited += 100) await sleepMs(100);
+      const refused = refusedLines();
       expect(refused.length).toBeGreaterThanOrEqual(ids.length - PER_UID_CAP);
       expect(refused[0]!.reason).toBe(`too many connections for uid ${VM_UID} (${PER_UID_CAP})`);
       // The admitted ones are served.
@@ -109,7 +121,8 @@ describe('floods from uid 65534', () => {
     peers.push(peer);
     const ids = Array.from({ length: PER_UID_CAP }, (_, i) => `f${i}`);
     const { worst, samples } = await worstRenewedAgo(async () => {
-      for (const id of ids) expect(await peer.open(id)).toEqual({ kind: 'open' });
+      // The previous test's connections are freed once the helper has seen them close (under load, a moment later).
+      for (const id of ids) expect(await openWhenFree(peer, id)).toEqual({ kind: 'open' });
       // Each connection: a hello, then inquire after inquire as fast as the socket takes them.
       for (const id of ids) {
         peer.send(id, helloText());
