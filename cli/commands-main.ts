@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-import './ignore-sigusr1.js';
+/** The command-line tool proper, loaded by main.ts once the start-up guards ran. */
 import { AssertionError } from 'node:assert';
 import { FormatError } from '../helper/format/index.js';
 import { InitRefusal } from '../helper/areas/index.js';
