@@ -129,11 +129,16 @@ function runChild(first: HelperChannel, granted: GrantedStatement, stdio: Return
     // as the VM's, so another VM started from the same shell is never mistaken for this one.
     // It inherits exactly the fds we inherited (0..2 and those recorded at start-up), at their numbers.
     const child: ChildProcess = spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', ...options.command], { stdio, detached: true });
-    const fence = (reason: string) => {
+    // At our deadline the lease is still ours for a while (fail is later): the child gets a grace.
+    // When the helper says it is lost, another host may own it already: no grace. The helper
+    // fences too (SIGTERM to us and the child, SIGKILL soon after); killing at once lets us
+    // see the child gone and exit 6 before that SIGKILL.
+    const fence = (reason: string, graceMs = CHILD_KILL_GRACE_MS) => {
       if (fencedReason !== undefined) return;
       fencedReason = reason;
+      if (graceMs === 0) return void child.kill('SIGKILL');
       child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), CHILD_KILL_GRACE_MS).unref();
+      setTimeout(() => child.kill('SIGKILL'), graceMs).unref();
     };
     const armDeadline = (validUntilMs: number) => {
       clearTimeout(deadlineTimer);
@@ -142,7 +147,7 @@ function runChild(first: HelperChannel, granted: GrantedStatement, stdio: Return
     let exited = false;
     const listen = (c: HelperChannel) => {
       c.on('valid-until', (ms: number) => armDeadline(ms));
-      c.on('lost', (reason: string) => fence(`lease lost: ${reason}`));
+      c.on('lost', (reason: string) => fence(`lease lost: ${reason}`, 0));
       c.on('closed', () => {
         if (!exited && fencedReason === undefined) setTimeout(retry, RECONNECT_INTERVAL_MS);
       });
