@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { constants } from 'node:os';
 import type { GrantedStatement } from '../protocol/statements.js';
 import { ChannelError, HelperChannel, HelperRequestError } from './helper-channel.js';
+import { childStdio, inheritedFds, InheritedFdsError } from './inherited-fds.js';
 
 /**
  * `vmlease supervise`: bind to this VM's session, make sure its leases are
@@ -49,6 +50,7 @@ export function describeFailure(error: unknown): string {
     return `lease busy: held by host ${h.hostId} (${h.hostName}), ${h.state} since ${h.sinceIso ?? 'unknown'}, takeover possible ${h.takeoverPossibleIso ?? 'never on timing alone'}`;
   }
   if (error instanceof HelperRequestError || error instanceof ChannelError) return `${error.code}: ${error.message}`;
+  if (error instanceof InheritedFdsError) return `not starting the command: ${error.message}`;
   return (error as Error).message;
 }
 
@@ -78,7 +80,10 @@ async function holdLeases(channel: HelperChannel): Promise<GrantedStatement> {
 export async function supervise(options: SuperviseOptions): Promise<number> {
   let channel: HelperChannel;
   let granted: GrantedStatement;
+  let stdio: ReturnType<typeof childStdio>;
   try {
+    // Checked before the helper is asked for anything: a child that would miss an fd is not started.
+    stdio = childStdio(inheritedFds());
     channel = await HelperChannel.open(options.runDir);
     await channel.bind(options.vm, readSecret(options.runDir, options.vm));
     granted = await holdLeases(channel);
@@ -86,7 +91,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     options.report(describeFailure(error));
     return exitStatusOf(error);
   }
-  return runChild(channel, granted, options);
+  return runChild(channel, granted, stdio, options);
 }
 
 /**
@@ -113,7 +118,7 @@ async function reconnect(options: SuperviseOptions, incarnation: string, child: 
   }
 }
 
-function runChild(first: HelperChannel, granted: GrantedStatement, options: SuperviseOptions): Promise<number> {
+function runChild(first: HelperChannel, granted: GrantedStatement, stdio: ReturnType<typeof childStdio>, options: SuperviseOptions): Promise<number> {
   let channel = first;
   const incarnation = first.incarnation;
   return new Promise((resolve) => {
@@ -122,12 +127,18 @@ function runChild(first: HelperChannel, granted: GrantedStatement, options: Supe
     // The child dies with us even on SIGKILL; spawned from the main thread (PR_SET_PDEATHSIG is per thread).
     // It leads a session of its own: the helper counts the processes of that session (with the VM's uid)
     // as the VM's, so another VM started from the same shell is never mistaken for this one.
-    const child: ChildProcess = spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', ...options.command], { stdio: 'inherit', detached: true });
-    const fence = (reason: string) => {
+    // It inherits exactly the fds we inherited (0..2 and those recorded at start-up), at their numbers.
+    const child: ChildProcess = spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', ...options.command], { stdio, detached: true });
+    // At our deadline the lease is still ours for a while (fail is later): the child gets a grace.
+    // When the helper says it is lost, another host may own it already: no grace. The helper
+    // fences too (SIGTERM to us and the child, SIGKILL soon after); killing at once lets us
+    // see the child gone and exit 6 before that SIGKILL.
+    const fence = (reason: string, graceMs = CHILD_KILL_GRACE_MS) => {
       if (fencedReason !== undefined) return;
       fencedReason = reason;
+      if (graceMs === 0) return void child.kill('SIGKILL');
       child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), CHILD_KILL_GRACE_MS).unref();
+      setTimeout(() => child.kill('SIGKILL'), graceMs).unref();
     };
     const armDeadline = (validUntilMs: number) => {
       clearTimeout(deadlineTimer);
@@ -136,7 +147,7 @@ function runChild(first: HelperChannel, granted: GrantedStatement, options: Supe
     let exited = false;
     const listen = (c: HelperChannel) => {
       c.on('valid-until', (ms: number) => armDeadline(ms));
-      c.on('lost', (reason: string) => fence(`lease lost: ${reason}`));
+      c.on('lost', (reason: string) => fence(`lease lost: ${reason}`, 0));
       c.on('closed', () => {
         if (!exited && fencedReason === undefined) setTimeout(retry, RECONNECT_INTERVAL_MS);
       });

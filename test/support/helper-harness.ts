@@ -168,15 +168,19 @@ export async function startHelper(cluster: Cluster, hostId: number, options: Hel
 }
 
 /** `vmlease supervise` as uid 65534 under node --jitless, as libvirt would run it. */
-export function startSupervisor(runDir: string, vm: string, command: readonly string[], uid = VM_UID): ChildProcess & { output: () => string } {
+export function startSupervisor(runDir: string, vm: string, command: readonly string[], uid = VM_UID, extraStdio: readonly StdioEntry[] = []): ChildProcess & { output: () => string } {
   const child = spawn('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', process.execPath, '--jitless', CLI, 'supervise', '--vm', vm, '--run-dir', runDir, '--', ...command], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // Entries past stderr become the supervisor's fds 3, 4, ... (at those numbers), as libvirt passes qemu's.
+    stdio: ['ignore', 'pipe', 'pipe', ...extraStdio],
   });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => void (output += c));
   child.stderr!.setEncoding('utf8').on('data', (c: string) => void (output += c));
   return Object.assign(child, { output: () => output });
 }
+
+/** One fd for a spawned process: an open fd of ours, a pipe to us, or nothing at that number. */
+export type StdioEntry = number | 'pipe' | 'ignore';
 
 export function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
