@@ -6,6 +6,7 @@ import { renderTable } from '../cli/render/table.js';
 import { measureTarget, type IoCase } from './io-latency.js';
 import { measureAcquireRelease, measureJoin, measureRenewalIo, type JoinCase, type OpCase, type RenewalCase } from './lease-ops.js';
 import { attachLoopDevice } from './support/loop-device.js';
+import { measureSupervisor, type SupervisorFootprint } from './supervisor-footprint.js';
 
 /**
  * `npm run bench`: numbers and ratios, never pass/fail. Prints a table, or
@@ -17,7 +18,9 @@ const usage = `usage: npm run bench [-- --json]
 Measures aligned O_DIRECT|O_DSYNC read and write latency (p50, p99) of one
 sector and of whole 16- and 2000-host resource areas, on a file on the work
 disk (512-byte sectors) and on a 4096-byte-sector loop device (needs root),
-through vmlease's storage layer and as a synchronous floor.`;
+through vmlease's storage layer and as a synchronous floor; lease operations
+against sanlock's figures; and (as root) the supervisor's resident memory and
+time from start to its child's exec under a real helper.`;
 
 async function ioSuite(): Promise<{ cases: IoCase[]; notes: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'vmlease-bench-'));
@@ -121,6 +124,17 @@ function leaseTables(suite: Awaited<ReturnType<typeof leaseSuite>>): string {
   return `Lease operations (uncontended; sanlock columns: sanlock 3.8.5 measured on this machine kind, SPEC section 11)\n${ops}\n\nJoin a free 16-host lockspace\n${joins}\n\nRenewal I/O (io timeout 50 ms, renewal every 100 ms)\n${renewals}`;
 }
 
+const SUPERVISOR_RUNS = 5;
+
+function supervisorTable(footprint: SupervisorFootprint | undefined): string {
+  if (!footprint) return 'Supervisor footprint not measured: needs root (it runs as uid 65534 under a real helper)';
+  const table = renderTable(
+    ['RUNS', 'RSS_P50_MIB', 'RSS_MAX_MIB', 'START_TO_EXEC_P50_MS', 'START_TO_EXEC_MAX_MS'],
+    [[String(footprint.runs), (footprint.rssKiB.p50 / 1024).toFixed(1), (footprint.rssKiB.max / 1024).toFixed(1), String(footprint.startToExecMs.p50), String(footprint.startToExecMs.max)]],
+  );
+  return `Supervisor (node --jitless, uid 65534; start to exec: spawn until the child runs, wall clock ms)\n${table}`;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } }, strict: true });
   if (values.help) {
@@ -129,11 +143,13 @@ async function main(): Promise<void> {
   }
   const io = await ioSuite();
   const leases = await leaseSuite();
+  // The supervisor runs as uid 65534 under a real helper: root only.
+  const supervisor = process.getuid?.() === 0 ? await measureSupervisor(SUPERVISOR_RUNS) : undefined;
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ node: process.version, date: new Date().toISOString(), io, leases, sanlockReference: SANLOCK }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ node: process.version, date: new Date().toISOString(), io, leases, supervisor, sanlockReference: SANLOCK }, null, 2)}\n`);
     return;
   }
-  process.stdout.write(`Direct I/O latency (${process.version})\n${ioTable(io.cases)}\n\n${areaRatios(io.cases).join('\n')}\n\n${leaseTables(leases)}\n`);
+  process.stdout.write(`Direct I/O latency (${process.version})\n${ioTable(io.cases)}\n\n${areaRatios(io.cases).join('\n')}\n\n${leaseTables(leases)}\n\n${supervisorTable(supervisor)}\n`);
   for (const note of [...io.notes, ...leases.notes]) process.stdout.write(`note: ${note}\n`);
 }
 
