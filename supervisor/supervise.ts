@@ -19,6 +19,17 @@ import { childStdio, inheritedFds, InheritedFdsError } from './inherited-fds.js'
 export const EXIT = { ok: 0, error: 1, usage: 2, busy: 3, refused: 4, storage: 5, leaseLost: 6 } as const;
 /** After SIGTERM, the child has this long before SIGKILL (well inside the helper's own SIGKILL time). */
 export const CHILD_KILL_GRACE_MS = 500;
+export const CHILD_KILL_GRACE_MS_MIN = 10;
+
+/**
+ * The SIGTERM-to-SIGKILL grace after a missed deadline. A deadline arrives
+ * about 6N ahead (N the io timeout) and the helper's own SIGKILL follows it
+ * by N, so the grace is kept under N/2 as far as the lead shows it: at most
+ * CHILD_KILL_GRACE_MS, at least CHILD_KILL_GRACE_MS_MIN.
+ */
+export function killGraceMs(deadlineLeadMs: number): number {
+  return Math.min(CHILD_KILL_GRACE_MS, Math.max(CHILD_KILL_GRACE_MS_MIN, Math.floor(deadlineLeadMs / 12)));
+}
 export const SETPRIV = '/usr/bin/setpriv';
 /** While the helper is away (restarting), try to reach it this often until the deadline passes. */
 export const RECONNECT_INTERVAL_MS = 250;
@@ -142,7 +153,8 @@ function runChild(first: HelperChannel, granted: GrantedStatement, stdio: Return
     };
     const armDeadline = (validUntilMs: number) => {
       clearTimeout(deadlineTimer);
-      deadlineTimer = setTimeout(() => fence(`no fresh lease deadline from helper incarnation ${channel.incarnation} by its deadline`), Math.max(0, validUntilMs - monotonicNowMs()));
+      const leadMs = Math.max(0, validUntilMs - monotonicNowMs());
+      deadlineTimer = setTimeout(() => fence(`no fresh lease deadline from helper incarnation ${channel.incarnation} by its deadline`, killGraceMs(leadMs)), leadMs);
     };
     let exited = false;
     const listen = (c: HelperChannel) => {
