@@ -357,6 +357,6 @@ describe('vmlease helper --config BAD', () => {
     expect(result.status).toBe(1);
     const lines = result.stderr.split('\n').filter((line) => line !== '');
     expect(lines).toHaveLength(1);
-    expect(lines[0]!.startsWith(`vmlease helper: bad configuration: ${result.path}: the document: is not valid JSON: `)).toBe(true);
+    expect(lines[0]!.slice(0, `vmlease helper: bad configuration: ${result.path}: the document: is not valid JSON: `.length)).toBe(`vmlease helper: bad configuration: ${result.path}: the document: is not valid JSON: `);
   });
 });

@@ -292,7 +292,7 @@ describe('VmService: a VM without a session', () => {
     renew(2 * N);
     await advance(clock, 1);
     expect(events).toEqual([]);
-    expect(vm.holdsLeases).toBe(true);
+    expect(vm.held.map((l) => l.state)).toEqual(['held']);
     service.stopTimers();
   });
 });
