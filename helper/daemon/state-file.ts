@@ -70,8 +70,9 @@ const isText = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length
 
 function checkProcess(p: unknown, path: string, what: string): void {
   if (p === null) return;
+  // Session 0: the session leader lives outside our pid namespace (containers, CI runners).
   const o = p as Record<string, unknown>;
-  check(typeof p === 'object' && isInt(o.pid, 1) && typeof o.startTime === 'string' && /^[0-9]{1,20}$/.test(o.startTime) && isInt(o.uid, 1) && isInt(o.sessionId, 1), path, `${what} is not a process`);
+  check(typeof p === 'object' && isInt(o.pid, 1) && typeof o.startTime === 'string' && /^[0-9]{1,20}$/.test(o.startTime) && isInt(o.uid, 1) && isInt(o.sessionId, 0), path, `${what} is not a process`);
 }
 
 function checkVm(vm: unknown, path: string, index: number): void {

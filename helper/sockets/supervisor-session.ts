@@ -217,6 +217,8 @@ export class SupervisorSession implements VmSessionLink {
     if (child.uid !== vm.uid || child.uid === 0) throw new HelperError('IDENTITY_CHILD_UID', 'refused', `pid ${pid} runs as uid ${child.uid}, not the VM's uid ${vm.uid}`);
     // A setuid program the supervisor started keeps the VM's real uid but runs as root: not the VM.
     if (child.euid !== vm.uid) throw new HelperError('IDENTITY_CHILD_UID', 'refused', `pid ${pid} runs with effective uid ${child.euid}, not the VM's uid ${vm.uid}`);
+    // The child's session is how the helper finds everything the VM started; it must be its own.
+    if (child.sessionId !== pid) throw new HelperError('IDENTITY_CHILD_SESSION', 'refused', `pid ${pid} does not lead its own session (session ${child.sessionId}); start it with setsid`);
     vm.child = { pid, startTime, uid: child.uid, sessionId: child.sessionId };
     vm.state = 'running';
     this.state = 'running';

@@ -161,6 +161,14 @@ describe('state file', () => {
     expectRefused(damaged((s) => (s.vms[0].supervisor = 5000)), /vms\[0\]\.supervisor is not a process/);
   });
 
+  it('accepts a supervisor in session 0 (its session leader is outside the pid namespace, as in containers)', () => {
+    const state = sampleState();
+    const first = state.vms[0]!;
+    const inContainer = { ...state, vms: [{ ...first, supervisor: { ...first.supervisor!, sessionId: 0 } }, state.vms[1]!] };
+    writeState(file, inContainer);
+    expect(readState(file)?.vms[0]?.supervisor).toEqual({ pid: 5000, startTime: '123456', uid: 107, sessionId: 0 });
+  });
+
   it('refuses a malformed helper, incarnation, lockspace or lease', () => {
     expectRefused(damaged((s) => (s.helper.pid = 0)), /helper is malformed/);
     expectRefused(damaged((s) => delete s.helper), /helper is malformed/);

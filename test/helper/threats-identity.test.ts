@@ -296,6 +296,25 @@ describe('reporting a pid that is not the VM\'s child: refused, never signalled'
     }
   });
 
+  it('the supervisor\'s own child left in the supervisor\'s session: IDENTITY_CHILD_SESSION', async () => {
+    const { vm, secret } = registerVm();
+    const peer = await newPeer();
+    await holding(peer, 'a', vm, secret);
+    const child = await peer.spawnChild('plain', '/bin/sleep', ['600']);
+    for (let i = 0; i < 200 && commOf(child) !== 'sleep'; i++) await sleepMs(10);
+    try {
+      peer.send('a', { type: 'report-child', seq: 4, pid: child, startTime: startTimeOf(child) });
+      await expectRefusedAndEnded(peer, 'a', 4, 'IDENTITY_CHILD_SESSION');
+      expect(helper.lines.some((l) => l.msg === 'session.child' && l.pid === child)).toBe(false);
+      expect(await exitOf(peer.process)).toEqual({ code: null, signal: 'SIGTERM' });
+    } finally {
+      if (alive(child)) process.kill(child, 'SIGKILL');
+    }
+    for (let i = 0; i < 200 && (vmStatus(vm) as { state: string }).state !== 'registered'; i++) await sleepMs(50);
+    expect(vmStatus(vm)).toMatchObject({ state: 'registered', childPid: null, leases: [{ state: 'free' }] });
+    expect(helper.cli(['unregister', '--vm', vm]).status).toBe(0);
+  });
+
   it('a process whose name contains ") " and fakes the supervisor as its parent', async () => {
     const peer = await newPeer();
     // /proc/PID/stat: "PID (x) S <peer> 1) S <real ppid> ...": read up to the first ')' it names the peer as parent.
@@ -304,8 +323,10 @@ describe('reporting a pid that is not the VM\'s child: refused, never signalled'
     copyFileSync('/bin/sleep', binary);
     chmodSync(binary, 0o755);
     const v = await victim(binary, ['600'], VM_UID);
+    // setpriv execs the copy: wait until the pid shows the new name.
+    for (let i = 0; i < 200 && commOf(v.pid!) !== name; i++) await sleepMs(10);
     const stat = readFileSync(`/proc/${v.pid}/stat`, 'utf8');
-    expect(stat.startsWith(`${v.pid} (${name}) S `)).toBe(true);
+    expect(stat.slice(0, `${v.pid} (${name}) S `.length)).toBe(`${v.pid} (${name}) S `);
     await refusedReport(v.pid!, startTimeOf(v.pid!), 'IDENTITY_CHILD_PARENT', peer);
   });
 
