@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../dist/helper/config/config-error.js';
-import { LEASE_ROOTS_MAX, loadHostPolicy, parseHostPolicy, POLICY_BYTES_MAX } from '../../dist/policy/host-policy.js';
+import { EMULATOR_SHIM_DEFAULT, LEASE_ROOTS_MAX, loadHostPolicy, parseHostPolicy, POLICY_BYTES_MAX } from '../../dist/policy/host-policy.js';
 import { workDir } from '../support/tmp.js';
 
 const FILE = '/etc/vmlease/policy.json';
@@ -29,6 +29,9 @@ describe('parseHostPolicy', () => {
     expect(parseHostPolicy(FILE, { leaseRoots: ['/var/lib/vmlease/leases', '/dev/disk/by-id'] })).toEqual({
       file: FILE,
       leaseRoots: ['/var/lib/vmlease/leases', '/dev/disk/by-id'],
+      autoDiskLeases: { enabled: false, lockspace: '', directory: '', requireForWritableDisks: false, sharedFileRoots: [] },
+      onLockFailure: 'kill',
+      emulatorShim: EMULATOR_SHIM_DEFAULT,
     });
   });
 
@@ -65,6 +68,51 @@ describe('parseHostPolicy', () => {
   });
 });
 
+describe('parseHostPolicy: auto disk leases, lock failure, emulator shim', () => {
+  const roots = ['/var/lib/vmlease/leases'];
+  const auto = (fields: Record<string, unknown>) => ({ leaseRoots: roots, autoDiskLeases: fields });
+  const spec = { enabled: true, lockspace: 'cluster', directory: '/var/lib/vmlease/leases/disks', requireForWritableDisks: true };
+
+  it('reads the SPEC example, with shared file roots', () => {
+    const policy = parseHostPolicy(FILE, {
+      leaseRoots: ['/var/lib/vmlease/leases', '/dev/vg_leases'],
+      autoDiskLeases: { ...spec, sharedFileRoots: [{ name: 'images', path: '/var/lib/libvirt/images' }] },
+      onLockFailure: 'kill',
+      emulatorShim: '/opt/vmlease/qemu-shim',
+    });
+    expect(policy).toEqual({
+      file: FILE,
+      leaseRoots: ['/var/lib/vmlease/leases', '/dev/vg_leases'],
+      autoDiskLeases: { ...spec, sharedFileRoots: [{ name: 'images', path: '/var/lib/libvirt/images' }] },
+      onLockFailure: 'kill',
+      emulatorShim: '/opt/vmlease/qemu-shim',
+    });
+  });
+
+  it('refuses requireForWritableDisks without enabled, and a directory outside the lease roots', () => {
+    expectRefused(auto({ enabled: false, requireForWritableDisks: true }), 'autoDiskLeases.requireForWritableDisks', /^needs "enabled": true/);
+    expectRefused(auto({ ...spec, directory: '/srv/disks' }), 'autoDiskLeases.directory', /^\/srv\/disks is not below a lease root \(\/var\/lib\/vmlease\/leases\)$/);
+    expectRefused(auto({ ...spec, directory: '/var/lib/vmlease/leases' }), 'autoDiskLeases.directory', /is not below a lease root/);
+    expectRefused(auto({ ...spec, lockspace: 'a b' }), 'autoDiskLeases.lockspace', /outside printable ASCII/);
+    expectRefused(auto({ enabled: true, directory: spec.directory }), 'autoDiskLeases.lockspace', /^is required$/);
+    expectRefused(auto({ ...spec, lockSpace: 'x' }), 'autoDiskLeases.lockSpace', /^is not a known key$/);
+  });
+
+  it('refuses shared file roots with a bad or repeated name, or that overlap', () => {
+    const withRoots = (sharedFileRoots: unknown) => auto({ ...spec, sharedFileRoots });
+    expectRefused(withRoots([{ name: '-x', path: '/a' }]), 'autoDiskLeases.sharedFileRoots[0].name', /is not 1\.\.32 letters/);
+    expectRefused(withRoots([{ name: 'a', path: '/a' }, { name: 'a', path: '/b' }]), 'autoDiskLeases.sharedFileRoots[1].name', /^"a" is used twice$/);
+    expectRefused(withRoots([{ name: 'a', path: '/srv' }, { name: 'b', path: '/srv/images' }]), 'autoDiskLeases.sharedFileRoots[1].path', /overlaps shared root "a" \(\/srv\)/);
+    expectRefused(withRoots([{ name: 'a', path: '/' }]), 'autoDiskLeases.sharedFileRoots[0].path', /the whole file system/);
+    expectRefused(withRoots([{ name: 'a', path: '/a', extra: 1 }]), 'autoDiskLeases.sharedFileRoots[0].extra', /^is not a known key$/);
+  });
+
+  it('accepts only "kill" on lock failure, and an absolute emulator shim path', () => {
+    expectRefused({ leaseRoots: roots, onLockFailure: 'pause' }, 'onLockFailure', /^"pause" is not supported: only "kill"/);
+    expectRefused({ leaseRoots: roots, emulatorShim: 'qemu-shim' }, 'emulatorShim', /is not an absolute path/);
+  });
+});
+
 describe('loadHostPolicy', () => {
   let dir: ReturnType<typeof workDir>;
   beforeAll(() => {
@@ -80,7 +128,7 @@ describe('loadHostPolicy', () => {
 
   it('loads a file', () => {
     const path = write('policy.json', JSON.stringify({ leaseRoots: ['/srv/leases'] }));
-    expect(loadHostPolicy(path)).toEqual({ file: path, leaseRoots: ['/srv/leases'] });
+    expect(loadHostPolicy(path)).toMatchObject({ file: path, leaseRoots: ['/srv/leases'], autoDiskLeases: { enabled: false } });
   });
 
   it('refuses a file that is not JSON, that is missing or too large, naming the file', () => {

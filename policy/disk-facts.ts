@@ -1,0 +1,37 @@
+/**
+ * What the caller found out about the paths a domain names, so that the
+ * policy can decide without any I/O. The shell (helper/disks) gathers these
+ * with deadlines; tests write them by hand. A disk's identity must be the
+ * same on every host, so the facts carry the stable names the kernel and
+ * storage give a device, never a per-host name like /dev/dm-3.
+ */
+
+/** A stable name of a block device, as every host of the cluster sees it. */
+export type BlockIdentity =
+  /** An LVM logical volume: from the device-mapper uuid `LVM-<vg uuid><lv uuid>` (32 characters each, no dashes). */
+  | { readonly kind: 'lvm'; readonly vgUuid: string; readonly lvUuid: string }
+  /** A SCSI/NVMe world wide name (`/sys/block/X/device/wwid` or `wwn-*` in /dev/disk/by-id). */
+  | { readonly kind: 'wwn'; readonly value: string }
+  /** A device serial (virtio-blk, NVMe, ATA) as the device reports it. */
+  | { readonly kind: 'serial'; readonly value: string }
+  /** A loop device: the file behind it, symlinks resolved on this host (a file identity then applies). */
+  | { readonly kind: 'loop'; readonly backingFile: string }
+  /** Partition NUMBER of a whole device with its own identity. */
+  | { readonly kind: 'partition'; readonly of: BlockIdentity; readonly number: number };
+
+export type PathFacts =
+  /** lstat/stat failed or did not answer before its deadline. */
+  | { readonly kind: 'missing'; readonly reason: string }
+  /** A regular file; resolvedPath is realpath() on this host. */
+  | { readonly kind: 'file'; readonly resolvedPath: string; readonly device: string; readonly inode: string }
+  /** A block device; `identities` lists every stable name found, best first (empty: none). */
+  | { readonly kind: 'block'; readonly resolvedPath: string; readonly rdev: string; readonly identities: readonly BlockIdentity[] }
+  /** A directory, socket, FIFO, character device... never a disk image. */
+  | { readonly kind: 'other'; readonly resolvedPath: string; readonly what: string };
+
+export interface DiskFacts {
+  /** Facts for each path the policy asked about (pathsToInspect), keyed by the path as written. */
+  readonly paths: ReadonlyMap<string, PathFacts>;
+  /** Each shared file root's path (as in the policy), resolved on this host; undefined when it cannot be resolved. */
+  readonly sharedRoots: ReadonlyMap<string, string | undefined>;
+}
