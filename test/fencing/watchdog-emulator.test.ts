@@ -239,9 +239,10 @@ describe('watchdog emulator process', () => {
   });
 
   it('refuses to start inside the process group it would kill', async () => {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const ownGroup = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]!;
-    const emulator = spawn(process.execPath, [EMULATOR, '--fifo', join(dir.path, 'self'), '--fire-timeout-ms', '100', '--pgid', ownGroup], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own new group (detached), named by the shell's pid that exec keeps: the test's own
+    // group may be 0 when its leader is outside our pid namespace.
+    const emulator = spawn('/bin/sh', ['-c', 'exec "$0" "$@" --pgid $$', process.execPath, EMULATOR, '--fifo', join(dir.path, 'self'), '--fire-timeout-ms', '100'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const ownGroup = String(emulator.pid);
     let stderr = '';
     emulator.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const status = await new Promise<number | null>((resolve) => emulator.on('exit', resolve));
