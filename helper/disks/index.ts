@@ -1,3 +1,4 @@
+export * from './auto-lease-file.js';
 export * from './block-identities.js';
 export * from './errors.js';
 export * from './facts-fs.js';
