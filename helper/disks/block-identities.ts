@@ -15,14 +15,16 @@ import { errnoCode } from './errors.js';
 
 /** Reads sysfs and resolves paths, each call with the caller's deadline. */
 export interface SysfsAccess {
-  /** The attribute's text, or undefined when it does not exist. */
-  text(path: string): Promise<string | undefined>;
+  /** The attribute's text, at most `bytesMax` + 1 bytes of it (more means: too long), or undefined when it does not exist. */
+  text(path: string, bytesMax: number): Promise<string | undefined>;
   /** realpath(); undefined when the path does not exist. */
   realpath(path: string): Promise<string | undefined>;
 }
 
 /** Longest attribute value accepted (WWNs are at most a few dozen characters; a longer one is not a name). */
 export const SYSFS_VALUE_BYTES_MAX = 256;
+/** Longest loop backing file name (PATH_MAX): a cut-off name could be another file's. */
+export const BACKING_FILE_BYTES_MAX = 4096;
 
 /** `LVM-` then the VG uuid and the LV uuid, 32 characters each. Layer devices (`-real`, `-cow`, `-tpool`) carry a suffix and are not volumes anyone names. */
 const LVM_DM_UUID = /^LVM-([A-Za-z0-9]{32})([A-Za-z0-9]{32})$/;
@@ -31,13 +33,13 @@ const LVM_DM_UUID = /^LVM-([A-Za-z0-9]{32})([A-Za-z0-9]{32})$/;
 function nameValue(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const value = text.trim();
-  if (value.length === 0 || value.length > SYSFS_VALUE_BYTES_MAX) return undefined;
+  if (value.length === 0 || Buffer.byteLength(value) > SYSFS_VALUE_BYTES_MAX) return undefined;
   return /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(value) ? value : undefined;
 }
 
 async function firstName(sysfs: SysfsAccess, paths: readonly string[]): Promise<string | undefined> {
   for (const path of paths) {
-    const value = nameValue(await sysfs.text(path));
+    const value = nameValue(await sysfs.text(path, SYSFS_VALUE_BYTES_MAX));
     if (value !== undefined) return value;
   }
   return undefined;
@@ -46,7 +48,7 @@ async function firstName(sysfs: SysfsAccess, paths: readonly string[]): Promise<
 /** Names of the device whose sysfs directory is `base` (not looking at partitions). */
 async function deviceIdentities(sysfs: SysfsAccess, base: string): Promise<BlockIdentity[]> {
   const identities: BlockIdentity[] = [];
-  const lvm = LVM_DM_UUID.exec((await sysfs.text(`${base}/dm/uuid`))?.trim() ?? '');
+  const lvm = LVM_DM_UUID.exec((await sysfs.text(`${base}/dm/uuid`, SYSFS_VALUE_BYTES_MAX))?.trim() ?? '');
   if (lvm) identities.push({ kind: 'lvm', vgUuid: lvm[1]!, lvUuid: lvm[2]! });
   // A namespace's own `wwid` (NVMe) is more specific than its parent device's (SCSI has only device/wwid).
   const wwn = await firstName(sysfs, [`${base}/wwid`, `${base}/device/wwid`]);
@@ -55,7 +57,8 @@ async function deviceIdentities(sysfs: SysfsAccess, base: string): Promise<Block
   // by every namespace of it, which is why a WWN (above) ranks first.
   const serial = await firstName(sysfs, [`${base}/serial`, `${base}/device/serial`]);
   if (serial !== undefined) identities.push({ kind: 'serial', value: serial });
-  const backing = (await sysfs.text(`${base}/loop/backing_file`))?.replace(/\n$/, '');
+  const backing = (await sysfs.text(`${base}/loop/backing_file`, BACKING_FILE_BYTES_MAX))?.replace(/\n$/, '');
+  if (backing !== undefined && Buffer.byteLength(backing) > BACKING_FILE_BYTES_MAX) throw new Error(`${base}/loop/backing_file is longer than ${BACKING_FILE_BYTES_MAX} bytes`);
   // "(deleted)": the file is gone, and its name may already belong to another file.
   if (backing !== undefined && backing.startsWith('/') && !backing.endsWith(' (deleted)')) {
     const backingFile = await sysfs.realpath(backing);
@@ -68,7 +71,7 @@ async function deviceIdentities(sysfs: SysfsAccess, base: string): Promise<Block
 export async function blockIdentities(sysfs: SysfsAccess, sysfsRoot: string, device: string): Promise<BlockIdentity[]> {
   const base = `${sysfsRoot}/dev/block/${device}`;
   const own = await deviceIdentities(sysfs, base);
-  const partition = await sysfs.text(`${base}/partition`);
+  const partition = await sysfs.text(`${base}/partition`, SYSFS_VALUE_BYTES_MAX);
   if (partition === undefined) return own;
   const number = Number(partition.trim());
   if (!Number.isSafeInteger(number) || number < 1) throw new Error(`${base}/partition holds ${JSON.stringify(partition)}, not a partition number`);

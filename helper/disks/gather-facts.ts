@@ -1,6 +1,6 @@
 import type { DiskFacts, PathFacts } from '../../policy/disk-facts.js';
 import { deviceNumber } from '../storage/index.js';
-import { absentAsUndefined, blockIdentities, SYSFS_VALUE_BYTES_MAX, type SysfsAccess } from './block-identities.js';
+import { absentAsUndefined, blockIdentities, type SysfsAccess } from './block-identities.js';
 import { DiskError, DiskErrorCode, errnoCode } from './errors.js';
 import { nodeFactsFs, type FactsFs, type FactsStats } from './facts-fs.js';
 import { sharedStuckCalls, type StuckCalls } from './stuck-calls.js';
@@ -46,7 +46,7 @@ class Gatherer {
   }
 
   private readonly sysfs: SysfsAccess = {
-    text: (path) => absentAsUndefined(this.step(path, 'read', () => this.fs.readText(path, SYSFS_VALUE_BYTES_MAX + 1))),
+    text: (path, bytesMax) => absentAsUndefined(this.step(path, 'read', () => this.fs.readText(path, bytesMax + 1))),
     realpath: (path) => absentAsUndefined(this.step(path, 'realpath', () => this.fs.realpath(path))),
   };
 

@@ -58,6 +58,7 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
     '252:0': { dir: 'devices/pci0000:00/0000:00:05.0/virtio2/block/vda', files: { serial: 'vm-disk-7\n', 'device/wwid': 'bad\u0001value\n' } },
     '7:9': { dir: 'devices/virtual/block/loop9', files: { 'loop/backing_file': `${join(dir.path, 'images-link/disk.img')}\n` } },
     '7:10': { dir: 'devices/virtual/block/loop10', files: { 'loop/backing_file': `${join(dir.path, 'images/gone.img')} (deleted)\n` } },
+    '7:11': { dir: 'devices/virtual/block/loop11', files: { 'loop/backing_file': `/${'x'.repeat(5000)}\n` } },
   });
   const devices: Record<string, [number, number]> = {
     '/dev/vg0/lv0': [253, 3],
@@ -68,6 +69,7 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
     '/dev/vda': [252, 0],
     '/dev/loop9': [7, 9],
     '/dev/loop10': [7, 10],
+    '/dev/loop11': [7, 11],
     '/dev/unknown': [1, 77],
   };
 
@@ -94,6 +96,8 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
       '/dev/loop9': [{ kind: 'loop', backingFile: realpathSync(backing) }],
       // The backing file is deleted: its old name may belong to another file by now.
       '/dev/loop10': [],
+      // Cut off at 4096 bytes it could name another file: no facts rather than wrong ones.
+      '/dev/loop11': { kind: 'missing', reason: `${sysfsRoot}/dev/block/7:11/loop/backing_file is longer than 4096 bytes` },
       '/dev/unknown': [],
     });
     expect(facts.paths.get('/dev/sdb')).toEqual({ kind: 'block', resolvedPath: '/dev/sdb', rdev: '8:16', identities: [wwn, serial] });
@@ -146,6 +150,23 @@ describe('gatherDiskFacts on this host', () => {
   it('refuses more paths than one gathering looks at', async () => {
     const paths = Array.from({ length: 513 }, (_, i) => `/dev/disk${i}`);
     await expect(gatherDiskFacts(paths, [], { stepTimeoutMs: 1000 })).rejects.toMatchObject({ code: 'DISK_TOO_MANY_PATHS', kind: 'refused' });
+  });
+});
+
+describe('StuckCalls', () => {
+  it('hands a value that arrives after the deadline to disposeLate, and counts the call until then', async () => {
+    const stuckCalls = new StuckCalls(3);
+    let answer: (value: string) => void = () => undefined;
+    const disposed: string[] = [];
+    const call = stuckCalls.run('/nfs/f', 'open /nfs/f', 20, () => new Promise<string>((resolve) => (answer = resolve)), (late) => disposed.push(late));
+    await expect(call).rejects.toMatchObject({ code: 'DISK_STEP_TIMEOUT', kind: 'storage', message: '/nfs/f: open /nfs/f did not answer within 20 ms (it may still complete)' });
+    expect(stuckCalls.outstanding).toBe(1);
+    answer('fd 17');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(disposed).toEqual(['fd 17']);
+    expect(stuckCalls.outstanding).toBe(0);
+    expect(await stuckCalls.run('/nfs/f', 'open /nfs/f', 20, () => Promise.resolve('fd 18'), (late) => disposed.push(late))).toBe('fd 18');
+    expect(disposed).toEqual(['fd 17']);
   });
 });
 
