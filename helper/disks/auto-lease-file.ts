@@ -64,15 +64,23 @@ function checkRequest(options: AutoLeaseFileOptions): ResourceSpec {
   return spec;
 }
 
-/** Opens, uses and always lets go of a lease file: closed when its I/O finished, abandoned when an I/O is overdue. */
+/**
+ * Opens, uses and always lets go of a lease file: closed when its I/O
+ * finished, abandoned when an I/O is overdue (close would wait for it). A
+ * failing close never hides the error that is already on its way out.
+ */
 async function withLeaseFile<T>(path: string, options: OpenOptions, use: (storage: DirectStorage) => Promise<T>): Promise<T> {
   const storage = await DirectStorage.open(path, options);
+  const letGo = (): Promise<void> => (storage.stats.overdue > 0 ? Promise.resolve(storage.abandon()) : storage.close());
+  let result: T;
   try {
-    return await use(storage);
-  } finally {
-    if (storage.stats.overdue > 0) storage.abandon();
-    else await storage.close();
+    result = await use(storage);
+  } catch (error) {
+    await letGo().catch(() => undefined);
+    throw error;
   }
+  await letGo();
+  return result;
 }
 
 function notArea(path: string, why: string, spec: ResourceSpec): DiskError {

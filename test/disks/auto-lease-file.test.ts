@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureAutoLeaseFile, initLeaseDirectory, LEASE_DIRECTORY_MARKER, type AutoLeaseFileOptions } from '../../dist/helper/disks/index.js';
+import { ensureAutoLeaseFile, initLeaseDirectory, LEASE_DIRECTORY_MARKER, StuckCalls, type AutoLeaseFileOptions } from '../../dist/helper/disks/index.js';
 import { initialAreaBytes, type LockspaceSpec, type ResourceSpec } from '../../dist/helper/format/index.js';
 import { vmlease } from '../support/cli.js';
 import { workDir } from '../support/tmp.js';
@@ -123,6 +123,19 @@ describe('ensureAutoLeaseFile', () => {
     expect(readdirSync(directory).sort()).toEqual([LEASE_DIRECTORY_MARKER, 'bad.lease']);
   });
 
+  it('starts nothing while earlier calls hang on the mount', async () => {
+    const directory = await leaseDirectory();
+    const stuckCalls = new StuckCalls(1);
+    let answer: () => void = () => undefined;
+    await expect(stuckCalls.run(directory, 'lstat (hung)', 10, () => new Promise<void>((resolve) => (answer = resolve)))).rejects.toMatchObject({ code: 'DISK_STEP_TIMEOUT' });
+    const error = await refusal(ensureAutoLeaseFile(request(directory, 'disk', { stuckCalls })));
+    expect(error).toMatchObject({ code: 'DISK_CALLS_STUCK', kind: 'storage', message: `${directory}: lstat ${directory} not started: 1 earlier file-system calls are past their deadline and still unanswered (a hung mount?)` });
+    expect(readdirSync(directory)).toEqual([LEASE_DIRECTORY_MARKER]);
+    answer();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await ensureAutoLeaseFile(request(directory, 'disk', { stuckCalls }))).toMatchObject({ created: true });
+  });
+
   it('never removes a temporary name it did not create', async () => {
     const directory = await leaseDirectory();
     writeFileSync(join(directory, '.tmp-taken-fixed'), 'another host is writing this');
@@ -192,8 +205,9 @@ describe('ensureAutoLeaseFile raced by two processes', () => {
         leaseFiles.push(`${resource}.lease`);
         expect(readdirSync(directory).sort()).toEqual([LEASE_DIRECTORY_MARKER, ...leaseFiles].sort());
       }
-      // Most rounds really are races (both initialised a file, one lost the link); at least some must be.
-      expect(lostRaces).toBeGreaterThanOrEqual(ROUNDS / 5);
+      // The rounds really are races: both initialised a file and one lost the link (measured here:
+      // 49 or 50 of 50). Half is a margin for a loaded machine, not a goal.
+      expect(lostRaces).toBeGreaterThanOrEqual(ROUNDS / 2);
     } finally {
       racers.forEach((r) => r.child.stdin.end());
     }
