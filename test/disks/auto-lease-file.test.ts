@@ -205,9 +205,9 @@ describe('ensureAutoLeaseFile raced by two processes', () => {
         leaseFiles.push(`${resource}.lease`);
         expect(readdirSync(directory).sort()).toEqual([LEASE_DIRECTORY_MARKER, ...leaseFiles].sort());
       }
-      // The rounds really are races: both initialised a file and one lost the link (measured here:
-      // 49 or 50 of 50). Half is a margin for a loaded machine, not a goal.
-      expect(lostRaces).toBeGreaterThanOrEqual(ROUNDS / 2);
+      // The rounds really are races: both initialised a file and one lost the link (measured here
+      // alone: 49 or 50 of 50). A fifth leaves room for a machine loaded by the rest of the suite.
+      expect(lostRaces).toBeGreaterThanOrEqual(ROUNDS / 5);
     } finally {
       racers.forEach((r) => r.child.stdin.end());
     }
