@@ -6,15 +6,17 @@ import { StorageError } from '../helper/storage/index.js';
 import type { Command } from './command.js';
 import { dumpCommand } from './commands/dump.js';
 import { initLockspaceCommand, initResourceCommand } from './commands/init-area.js';
+import { initLeaseDirectoryCommand } from './commands/init-lease-directory.js';
 import { helperCommand } from './commands/helper.js';
 import { addLockspaceCommand, hostsCommand, registerCommand, removeLockspaceCommand, statusCommand, unregisterCommand } from './commands/admin-commands.js';
 import { superviseCommand } from './commands/supervise.js';
 import { AdminRequestError, HelperUnreachable } from './admin-client.js';
 import { ConfigError } from '../helper/config/index.js';
 import { HelperError } from '../helper/daemon/helper-error.js';
+import { DiskError } from '../helper/disks/index.js';
 import { ExitStatus, UsageError } from './exit-status.js';
 
-const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand, addLockspaceCommand, removeLockspaceCommand, superviseCommand];
+const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, initLeaseDirectoryCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand, addLockspaceCommand, removeLockspaceCommand, superviseCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -52,6 +54,10 @@ function fail(name: string, error: unknown): number {
     const wire = error instanceof AdminRequestError ? error.wire : error;
     line(`${wire.code}: ${wire.message}`);
     return { busy: ExitStatus.busy, refused: ExitStatus.refused, storage: ExitStatus.storage, error: ExitStatus.error }[wire.kind] ?? ExitStatus.error;
+  }
+  if (error instanceof DiskError) {
+    line(`${error.code}: ${error.message}`);
+    return { refused: ExitStatus.refused, storage: ExitStatus.storage, error: ExitStatus.error }[error.kind];
   }
   if (error instanceof ConfigError) {
     line(`bad configuration: ${error.message}`);

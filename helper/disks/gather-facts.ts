@@ -1,0 +1,121 @@
+import type { DiskFacts, PathFacts } from '../../policy/disk-facts.js';
+import { deviceNumber } from '../storage/index.js';
+import { absentAsUndefined, blockIdentities, type SysfsAccess } from './block-identities.js';
+import { DiskError, DiskErrorCode, errnoCode } from './errors.js';
+import { nodeFactsFs, type FactsFs, type FactsStats } from './facts-fs.js';
+import { sharedStuckCalls, type StuckCalls } from './stuck-calls.js';
+
+/**
+ * Gathers what the pure policy needs to know about a domain's paths
+ * (policy/disk-facts.ts), with a deadline on every file-system call: a path
+ * on a hung NFS mount becomes `missing` after `stepTimeoutMs` instead of
+ * hanging the helper, and once too many calls hang (StuckCalls) gathering is
+ * refused outright with DISK_CALLS_STUCK.
+ *
+ * Paths are looked at one after the other: a hung mount then costs at most
+ * one stuck call per step, not one per disk at once.
+ */
+
+export interface GatherOptions {
+  /** Deadline of each file-system call (lstat, stat, realpath, each sysfs read). */
+  readonly stepTimeoutMs: number;
+  /** Where sysfs is mounted; tests point it at a fake tree. */
+  readonly sysfsRoot?: string;
+  readonly fs?: FactsFs;
+  /** Default: the process's shared count (stuck calls hold threads of the one threadpool). */
+  readonly stuckCalls?: StuckCalls;
+}
+
+export const SYSFS_ROOT_DEFAULT = '/sys';
+/** Paths plus shared roots per call: a domain with more disks than this is refused, not gathered slowly. */
+export const GATHER_PATHS_MAX = 512;
+
+class Gatherer {
+  private readonly fs: FactsFs;
+  private readonly stuckCalls: StuckCalls;
+  private readonly sysfsRoot: string;
+
+  constructor(private readonly options: GatherOptions) {
+    this.fs = options.fs ?? nodeFactsFs;
+    this.stuckCalls = options.stuckCalls ?? sharedStuckCalls;
+    this.sysfsRoot = options.sysfsRoot ?? SYSFS_ROOT_DEFAULT;
+  }
+
+  private step<T>(subject: string, what: string, call: () => Promise<T>): Promise<T> {
+    return this.stuckCalls.run(subject, `${what} ${subject}`, this.options.stepTimeoutMs, call);
+  }
+
+  private readonly sysfs: SysfsAccess = {
+    text: (path, bytesMax) => absentAsUndefined(this.step(path, 'read', () => this.fs.readText(path, bytesMax + 1))),
+    realpath: (path) => absentAsUndefined(this.step(path, 'realpath', () => this.fs.realpath(path))),
+  };
+
+  async pathFacts(path: string): Promise<PathFacts> {
+    if (!path.startsWith('/')) return { kind: 'missing', reason: 'not an absolute path (it would be resolved against the helper\'s working directory)' };
+    let info: FactsStats;
+    try {
+      info = await this.step(path, 'lstat', () => this.fs.lstat(path));
+      if (info.isSymbolicLink()) {
+        info = await this.step(path, 'stat', () => this.fs.stat(path)).catch((error: unknown) => {
+          throw errnoCode(error) === 'ENOENT' ? new Error('a symbolic link to nothing (stat: ENOENT)') : error;
+        });
+      }
+    } catch (error) {
+      return missing(error);
+    }
+    try {
+      const resolvedPath = await this.step(path, 'realpath', () => this.fs.realpath(path));
+      if (info.isFile()) return { kind: 'file', resolvedPath, device: info.dev.toString(10), inode: info.ino.toString(10) };
+      if (info.isBlockDevice()) {
+        const rdev = deviceNumber(info.rdev);
+        return { kind: 'block', resolvedPath, rdev, identities: await blockIdentities(this.sysfs, this.sysfsRoot, rdev) };
+      }
+      return { kind: 'other', resolvedPath, what: whatItIs(info) };
+    } catch (error) {
+      return missing(error);
+    }
+  }
+
+  async rootPath(path: string): Promise<string | undefined> {
+    try {
+      return await this.step(path, 'realpath', () => this.fs.realpath(path));
+    } catch (error) {
+      if (error instanceof DiskError && error.code === DiskErrorCode.stuck) throw error;
+      return undefined;
+    }
+  }
+}
+
+/** A failed or unanswered step makes the path missing, except a refusal to start calls at all. */
+function missing(error: unknown): PathFacts {
+  if (error instanceof DiskError && error.code === DiskErrorCode.stuck) throw error;
+  if (error instanceof DiskError) return { kind: 'missing', reason: error.reason };
+  const code = errnoCode(error);
+  const message = (error as Error).message;
+  return { kind: 'missing', reason: code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message };
+}
+
+function whatItIs(info: FactsStats): string {
+  if (info.isDirectory()) return 'directory';
+  if (info.isCharacterDevice()) return 'character device';
+  if (info.isSocket()) return 'socket';
+  if (info.isFIFO()) return 'fifo';
+  return 'unknown file type';
+}
+
+/**
+ * Facts for each of `paths` and the resolved location of each shared root.
+ * Rejects only with DISK_CALLS_STUCK (too many calls already hang) or when
+ * given more than GATHER_PATHS_MAX paths; every other failure is a fact.
+ */
+export async function gatherDiskFacts(paths: readonly string[], sharedRootPaths: readonly string[], options: GatherOptions): Promise<DiskFacts> {
+  if (paths.length + sharedRootPaths.length > GATHER_PATHS_MAX) {
+    throw new DiskError(DiskErrorCode.tooManyPaths, `${paths.length} paths and ${sharedRootPaths.length} shared roots`, `at most ${GATHER_PATHS_MAX} in all are looked at`);
+  }
+  const gatherer = new Gatherer(options);
+  const facts = new Map<string, PathFacts>();
+  for (const path of paths) if (!facts.has(path)) facts.set(path, await gatherer.pathFacts(path));
+  const sharedRoots = new Map<string, string | undefined>();
+  for (const root of sharedRootPaths) if (!sharedRoots.has(root)) sharedRoots.set(root, await gatherer.rootPath(root));
+  return { paths: facts, sharedRoots };
+}
