@@ -7,3 +7,6 @@ export { DISK_DEVICES, DISK_TYPES, NETWORK_HOSTS_MAX, type DiskDevice, type Disk
 export type { DomainLease } from './domain-lease.js';
 export { diskIdentity } from './disk-identity.js';
 export type { IdentityResult } from './identity-result.js';
+export { diskResourceName, RESOURCE_HASH_HEX_CHARS, RESOURCE_PREFIX } from './resource-name.js';
+export type { PolicyDecision, PolicyLease, UnleasedDisk } from './policy-lease.js';
+export { decideLeases, pathsToInspect } from './lease-set.js';
