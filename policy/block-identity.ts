@@ -18,7 +18,7 @@ const LVM_UUID = /^[A-Za-z0-9]{32}$/;
 const DEVICE_NAME = /^[\x21-\x7e]{1,128}$/;
 const PARTITIONS_MAX = 4096;
 /** A partition of a partition does not exist; two levels allow for a loop-backed partitioned file. */
-const NESTING_MAX = 2;
+const NESTING_LEVELS_MAX = 2;
 
 export type BackingFile = (resolvedPath: string) => IdentityResult;
 
@@ -41,7 +41,7 @@ function named(id: BlockIdentity, backingFile: BackingFile, depth: number): Iden
       return backingFile(id.backingFile);
     case 'partition': {
       if (!Number.isInteger(id.number) || id.number < 1 || id.number > PARTITIONS_MAX) return unidentified(`its partition number ${id.number} is not 1..${PARTITIONS_MAX}`);
-      if (depth >= NESTING_MAX) return unidentified('its partition nesting is deeper than any real device');
+      if (depth >= NESTING_LEVELS_MAX) return unidentified('its partition nesting is deeper than any real device');
       const whole = named(id.of, backingFile, depth + 1);
       return whole.ok ? identified(`${whole.identity}-part${id.number}`) : whole;
     }

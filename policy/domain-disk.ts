@@ -12,14 +12,16 @@ export const DISK_TYPES = ['file', 'block', 'network', 'volume', 'dir', 'nvme', 
 export const DISK_DEVICES = ['disk', 'cdrom', 'floppy', 'lun'] as const;
 export type DiskType = (typeof DISK_TYPES)[number];
 export type DiskDevice = (typeof DISK_DEVICES)[number];
+/** libvirt's network transports; tcp is its default. */
+export const TRANSPORTS = ['tcp', 'rdma', 'unix'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 
 export interface NetworkHost {
   /** As written (the identity lowercases it). Empty for a Unix socket. */
   readonly name: string;
   /** Decimal 1..65535 as written, or undefined for the protocol's default. */
   readonly port: string | undefined;
-  /** `tcp` (libvirt's default), `rdma` or `unix`. */
-  readonly transport: string;
+  readonly transport: Transport;
   /** The socket path when transport is `unix`. */
   readonly socket: string | undefined;
 }
@@ -61,32 +63,45 @@ export function diskLabel(target: string | number): string {
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], label: string, what: string): T {
   if (value !== undefined && (allowed as readonly string[]).includes(value)) return value as T;
-  return refuse(PolicyRule.disk, label, `has ${what} ${value === undefined ? 'missing' : shown(value)}, not one of ${allowed.join(', ')}`);
+  if (value === undefined) return refuse(PolicyRule.disk, label, `has no ${what} (one of ${allowed.join(', ')})`);
+  return refuse(PolicyRule.disk, label, `has ${what} ${shown(value)}, not one of ${allowed.join(', ')}`);
+}
+
+/**
+ * A name of a file, an image or a socket: bounded, and without control
+ * characters. libxml2 turns a tab or newline written in an attribute into a
+ * space and we would not, so such a path could name one file to libvirt and
+ * another to the policy; no real disk needs one.
+ */
+function checkedName(value: string, label: string, what: string): string {
+  if (Buffer.byteLength(value) > PATH_BYTES_MAX) refuse(PolicyRule.disk, label, `has a ${what} longer than ${PATH_BYTES_MAX} bytes`);
+  if (/[\x00-\x1f\x7f]/.test(value)) refuse(PolicyRule.disk, label, `has ${what} ${shown(value)}, which holds a control character`);
+  return value;
 }
 
 function pathOf(source: XmlElement, attribute: string, label: string): DiskSource {
   const path = source.attributes.get(attribute);
   if (path === undefined || path === '') return { kind: 'empty' };
   if (!path.startsWith('/')) refuse(PolicyRule.disk, label, `has source ${attribute} ${shown(path)}, which is not an absolute path`);
-  if (Buffer.byteLength(path) > PATH_BYTES_MAX) refuse(PolicyRule.disk, label, `has a source ${attribute} longer than ${PATH_BYTES_MAX} bytes`);
-  return { kind: 'path', path };
+  return { kind: 'path', path: checkedName(path, label, `source ${attribute}`) };
 }
 
 function hostOf(host: XmlElement, label: string): NetworkHost {
   const name = host.attributes.get('name') ?? '';
   const port = host.attributes.get('port');
-  const transport = host.attributes.get('transport') ?? 'tcp';
+  const transport = oneOf(host.attributes.get('transport') ?? 'tcp', TRANSPORTS, label, 'source host transport');
+  const socket = host.attributes.get('socket');
   if (name.length > HOST_NAME_CHARS_MAX || /[\s/]/.test(name)) refuse(PolicyRule.disk, label, `has source host ${shown(name)}, which is not a host name`);
   if (port !== undefined && (!PORT.test(port) || Number(port) > PORT_MAX)) refuse(PolicyRule.disk, label, `has source host port ${shown(port)}, not 1..${PORT_MAX}`);
   if (transport !== 'unix' && name === '') refuse(PolicyRule.disk, label, `has a source <host> without a name`);
-  return { name, port, transport, socket: host.attributes.get('socket') };
+  return { name, port, transport, socket: socket === undefined ? undefined : checkedName(socket, label, 'source host socket') };
 }
 
 function networkOf(source: XmlElement, label: string): DiskSource {
   const protocol = source.attributes.get('protocol');
-  if (protocol === undefined || !PROTOCOL.test(protocol)) refuse(PolicyRule.disk, label, `has network protocol ${protocol === undefined ? 'missing' : shown(protocol)}`);
-  const name = source.attributes.get('name') ?? '';
-  if (Buffer.byteLength(name) > PATH_BYTES_MAX) refuse(PolicyRule.disk, label, `has a source name longer than ${PATH_BYTES_MAX} bytes`);
+  if (protocol === undefined) return refuse(PolicyRule.disk, label, 'has no network protocol');
+  if (!PROTOCOL.test(protocol)) refuse(PolicyRule.disk, label, `has network protocol ${shown(protocol)}`);
+  const name = checkedName(source.attributes.get('name') ?? '', label, 'source name');
   const hostElements = childrenNamed(source, 'host');
   if (hostElements.length > NETWORK_HOSTS_MAX) refuse(PolicyRule.disk, label, `has ${hostElements.length} source hosts, at most ${NETWORK_HOSTS_MAX} are read`);
   return { kind: 'network', protocol, name, hosts: hostElements.map((h) => hostOf(h, label)) };

@@ -56,5 +56,7 @@ export function parseLease(lease: XmlElement, index: number): DomainLease {
   const problem = absolutePathProblem(path);
   // The shared check words its reason after the quoted path; drop that quote, the message shows the path once.
   if (problem !== undefined) refuse(PolicyRule.lease, label, `has target path ${shown(path)}, which ${problem.replace(`${JSON.stringify(path)} `, '')}`);
+  // The helper walks this path; a control character in it is never a real lease file, and would make messages ambiguous.
+  if (/[\x00-\x1f\x7f]/.test(path)) refuse(PolicyRule.lease, label, `has target path ${shown(path)}, which holds a control character`);
   return { index, lockspace, key, path, offset: offsetOf(target, label) };
 }

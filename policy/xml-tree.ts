@@ -22,7 +22,7 @@ export interface XmlElement {
 export const XML_BYTES_MAX = 1024 * 1024;
 export const XML_ELEMENTS_MAX = 20_000;
 /** libvirt's deepest domain elements are about 8 levels down. */
-export const XML_DEPTH_MAX = 32;
+export const XML_LEVELS_MAX = 32;
 
 const XML_ELEMENT = '<?xml>';
 
@@ -64,12 +64,13 @@ const parser = new XMLParser({
   attributeNamePrefix: '',
   parseTagValue: false,
   parseAttributeValue: false,
-  trimValues: true,
+  // Attribute values stay exactly as written (a path may end in a space); element text is trimmed below.
+  trimValues: false,
   ignoreDeclaration: true,
   ignorePiTags: true,
   cdataPropName: '#cdata',
   entityDecoder: strictEntities,
-  maxNestedTags: XML_DEPTH_MAX,
+  maxNestedTags: XML_LEVELS_MAX,
 });
 
 type OrderedNode = Record<string, unknown>;

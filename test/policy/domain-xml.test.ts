@@ -67,6 +67,11 @@ describe('parseDomainXml on realistic domains', () => {
     expect([domain.name, domain.emulator, domain.disks[0]?.source]).toEqual(['vm<1>', '/opt/qemu/bin/shim', { kind: 'path', path: "/srv/nfs/vms/a&b 'c'.img" }]);
   });
 
+  it('keeps attribute values exactly as written, spaces included, and trims element text', () => {
+    const domain = domainOf(domainXml(`<emulator>\n  /usr/local/libexec/vmlease/qemu-shim\n</emulator><disk type='file'><source file='/srv/nfs/vms/a.img '/><target dev='vda'/></disk>`));
+    expect([domain.emulator, domain.disks[0]?.source]).toEqual(['/usr/local/libexec/vmlease/qemu-shim', { kind: 'path', path: '/srv/nfs/vms/a.img ' }]);
+  });
+
   it('keeps CDATA as written, without decoding it', () => {
     expect(domainOf(domainXml('', `<name><![CDATA[vm&amp;x]]></name><uuid>${UUID}</uuid>`)).name).toBe('vm&amp;x');
   });
@@ -153,10 +158,13 @@ describe('parseDomainXml refusals', () => {
       [`<disk type='file' device='disk'><source file='/a.img'/></disk>`, 'POLICY_DISK', '<disk #1>', 'has no <target dev=...>'],
       [`<disk type='file'><target dev='vd a'/></disk>`, 'POLICY_DISK', '<disk #1>', `has target "vd a", not 1..32 letters, digits, '_' or '-'`],
       [`<disk type='floppy-image'><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has type "floppy-image", not one of file, block, network, volume, dir, nvme, vhostuser'],
-      [`<disk device='disk'><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has type missing, not one of file, block, network, volume, dir, nvme, vhostuser'],
+      [`<disk device='disk'><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has no type (one of file, block, network, volume, dir, nvme, vhostuser)'],
       [`<disk type='file' device='tape'><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has device "tape", not one of disk, cdrom, floppy, lun'],
       [`<disk type='file'><source file='images/a.img'/><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has source file "images/a.img", which is not an absolute path'],
-      [`<disk type='network'><source name='x'/><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has network protocol missing'],
+      [`<disk type='network'><source name='x'/><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has no network protocol'],
+      [`<disk type='network'><source protocol='nbd'><host name='a' transport='udp'/></source><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has source host transport "udp", not one of tcp, rdma, unix'],
+      [`<disk type='file'><source file='/srv/nfs/vms/a\tb.img'/><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has source file "/srv/nfs/vms/a\\tb.img", which holds a control character'],
+      [`<disk type='network'><source protocol='rbd' name='pool/${'i'.repeat(4096)}'/><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has a source name longer than 4096 bytes'],
       [`<disk type='network'><source protocol='nbd'><host name='a' port='70000'/></source><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has source host port "70000", not 1..65535'],
       [`<disk type='network'><source protocol='nbd'><host port='10809'/></source><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has a source <host> without a name'],
       [`<disk type='file'><driver cache='No Ne'/><target dev='vda'/></disk>`, 'POLICY_DISK', "<disk target='vda'>", 'has cache mode "No Ne"'],
@@ -175,6 +183,7 @@ describe('parseDomainXml refusals', () => {
       [lease(`<lockspace>ls</lockspace><key>r1</key>`), 'POLICY_LEASE', "<lease key='r1'>", 'has no <target path=...>'],
       [lease(`<lockspace>ls</lockspace><key>r1</key><target path='/var/lib/vmlease/leases/../../../etc/shadow'/>`), 'POLICY_LEASE', "<lease key='r1'>", `has target path "/var/lib/vmlease/leases/../../../etc/shadow", which is not normalised (empty, '.' or '..' parts, or a trailing '/')`],
       [lease(`<lockspace>ls</lockspace><key>r1</key><target path='leases/a'/>`), 'POLICY_LEASE', "<lease key='r1'>", 'has target path "leases/a", which is not an absolute path'],
+      [lease(`<lockspace>ls</lockspace><key>r1</key><target path='/var/lib/vmlease/leases/a&#13;'/>`), 'POLICY_LEASE', "<lease key='r1'>", 'has target path "/var/lib/vmlease/leases/a\\r", which holds a control character'],
       [lease(`<lockspace>ls</lockspace><key>r1</key><target path='/var/lib/vmlease/leases/a' offset='0x1000'/>`), 'POLICY_LEASE', "<lease key='r1'>", 'has offset "0x1000", not a decimal number of bytes'],
       [lease(`<lockspace>ls</lockspace><key>r1</key><target path='/var/lib/vmlease/leases/a' offset='512'/>`), 'POLICY_LEASE_OFFSET', "<lease key='r1'>", 'has offset 512, not a multiple of 4096 (lease areas start on 4096-byte boundaries)'],
     ];
