@@ -91,7 +91,7 @@ function hostOf(host: XmlElement, label: string): NetworkHost {
   const port = host.attributes.get('port');
   const transport = oneOf(host.attributes.get('transport') ?? 'tcp', TRANSPORTS, label, 'source host transport');
   const socket = host.attributes.get('socket');
-  if (name.length > HOST_NAME_CHARS_MAX || /[\s/]/.test(name)) refuse(PolicyRule.disk, label, `has source host ${shown(name)}, which is not a host name`);
+  if (name.length > HOST_NAME_CHARS_MAX || /[\s/\x00-\x1f\x7f]/.test(name)) refuse(PolicyRule.disk, label, `has source host ${shown(name)}, which is not a host name`);
   if (port !== undefined && (!PORT.test(port) || Number(port) > PORT_MAX)) refuse(PolicyRule.disk, label, `has source host port ${shown(port)}, not 1..${PORT_MAX}`);
   if (transport !== 'unix' && name === '') refuse(PolicyRule.disk, label, `has a source <host> without a name`);
   return { name, port, transport, socket: socket === undefined ? undefined : checkedName(socket, label, 'source host socket') };

@@ -26,6 +26,8 @@ export interface DomainDescription {
   readonly disks: readonly DomainDisk[];
   /** In document order. */
   readonly leases: readonly DomainLease[];
+  /** The first qemu passthrough element (`<qemu:commandline>`, `<qemu:override>`), whose arguments can add drives no <disk> shows. */
+  readonly qemuPassthrough: string | undefined;
 }
 
 export type DomainXmlResult = { readonly ok: true; readonly domain: DomainDescription } | { readonly ok: false; readonly refusal: PolicyRefusal };
@@ -95,10 +97,19 @@ function leasesOf(devices: XmlElement | undefined): DomainLease[] {
   return elements.map((l, i) => parseLease(l, i));
 }
 
+/**
+ * Matched by local name whatever the prefix: libvirt finds these by the
+ * qemu namespace's URI, and no core domain element has these names.
+ */
+function qemuPassthroughOf(domain: XmlElement): string | undefined {
+  const passthrough = domain.children.find((c) => /^(?:[^:]+:)?(?:commandline|override)$/.test(c.name));
+  return passthrough === undefined ? undefined : `<${passthrough.name.slice(0, 64)}>`;
+}
+
 function domainOf(root: XmlElement): DomainDescription {
   if (root.name !== 'domain') refuse(PolicyRule.notDomain, `<${root.name.slice(0, 64)}>`, 'is the root element, not <domain>');
   const devices = onlyChild(root, 'devices', '<domain>');
-  return { uuid: uuidOf(root), name: nameOf(root), emulator: emulatorOf(devices), dac: dacOf(root), disks: disksOf(devices), leases: leasesOf(devices) };
+  return { uuid: uuidOf(root), name: nameOf(root), emulator: emulatorOf(devices), dac: dacOf(root), disks: disksOf(devices), leases: leasesOf(devices), qemuPassthrough: qemuPassthroughOf(root) };
 }
 
 /** Parses libvirt domain XML (a hook's stdin: bytes, or text already decoded). */

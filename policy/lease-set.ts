@@ -45,6 +45,11 @@ function checkEmulator(domain: DomainDescription, policy: HostPolicy, leases: re
   refuse(PolicyRule.emulator, '<emulator>', `${actual}, not the vmlease shim ${policy.emulatorShim}: only the shim starts qemu under a supervisor that holds the VM's leases`);
 }
 
+function checkNoPassthrough(domain: DomainDescription, policy: HostPolicy): void {
+  if (domain.qemuPassthrough === undefined || !policy.autoDiskLeases.requireForWritableDisks) return;
+  refuse(PolicyRule.qemuPassthrough, domain.qemuPassthrough, 'passes arguments straight to qemu, which can open drives no <disk> shows, while the host policy requires a lease for every writable disk');
+}
+
 function decided(policy: HostPolicy, domain: DomainDescription, facts: DiskFacts): PolicyDecision {
   // Sorted by target (unique per domain) so neither the leases nor the first refusal depend on the XML's order.
   const disks = [...domain.disks].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
@@ -56,6 +61,7 @@ function decided(policy: HostPolicy, domain: DomainDescription, facts: DiskFacts
   const leases = [...explicit, ...auto.leases];
   if (leases.length > ADMIN_LEASES_MAX) refuse(PolicyRule.tooManyLeases, '<devices>', `needs ${leases.length} leases (${explicit.length} from <lease> elements, ${auto.leases.length} for disks), at most ${ADMIN_LEASES_MAX} fit one register request`);
   checkEmulator(domain, policy, leases);
+  checkNoPassthrough(domain, policy);
   return { ok: true, vm: { uuid: domain.uuid, name: domain.name }, leases, unleasedDisks: auto.unleased };
 }
 

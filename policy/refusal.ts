@@ -39,6 +39,8 @@ export const PolicyRule = {
   pageCache: 'POLICY_PAGE_CACHE',
   /** The <emulator> is not the vmlease shim although the VM needs leases. */
   emulator: 'POLICY_EMULATOR',
+  /** A qemu passthrough element (`<qemu:commandline>`) while every writable disk must be leased: its drives would be unseen. */
+  qemuPassthrough: 'POLICY_QEMU_PASSTHROUGH',
   /** More <disk> elements than the policy reads. */
   tooManyDisks: 'POLICY_TOO_MANY_DISKS',
   /** More leases than one register request carries. */

@@ -26,6 +26,7 @@ describe('parseDomainXml on realistic domains', () => {
         { type: 'file', device: 'disk', target: 'vdc', source: { kind: 'path', path: '/srv/nfs/vms/shared/tools.img' }, cache: undefined, readonly: true, shareable: false },
       ],
       leases: [],
+      qemuPassthrough: undefined,
     });
   });
 
@@ -80,7 +81,7 @@ describe('parseDomainXml on realistic domains', () => {
     expect(domainOf(domainXml(`<disk type='file' device='cdrom'><target dev='hdc'/><readonly/></disk>`)).disks).toEqual([
       { type: 'file', device: 'cdrom', target: 'hdc', source: { kind: 'empty' }, cache: undefined, readonly: true, shareable: false },
     ]);
-    expect(domainOf(`<domain><name>vm</name><uuid>${UUID}</uuid></domain>`)).toEqual({ uuid: UUID, name: 'vm', emulator: undefined, dac: undefined, disks: [], leases: [] });
+    expect(domainOf(`<domain><name>vm</name><uuid>${UUID}</uuid></domain>`)).toEqual({ uuid: UUID, name: 'vm', emulator: undefined, dac: undefined, disks: [], leases: [], qemuPassthrough: undefined });
   });
 
   it('describes the disk types it gives no identity', () => {
@@ -98,6 +99,12 @@ describe('parseDomainXml on realistic domains', () => {
       { kind: 'unsupported', what: 'NVMe controller passed through' },
       { kind: 'unsupported', what: 'vhost-user socket "/run/vhost.sock"' },
     ]);
+  });
+
+  it('notes qemu passthrough elements, whatever their namespace prefix', () => {
+    const commandline = `<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>vm</name><uuid>${UUID}</uuid><qemu:commandline><qemu:arg value='-drive'/><qemu:arg value='file=/srv/nfs/vms/other.img,if=virtio'/></qemu:commandline></domain>`;
+    expect(domainOf(commandline).qemuPassthrough).toBe('<qemu:commandline>');
+    expect(domainOf(`<domain><name>vm</name><uuid>${UUID}</uuid><override xmlns='http://libvirt.org/schemas/domain/qemu/1.0'/></domain>`).qemuPassthrough).toBe('<override>');
   });
 
   it('reads DAC labels given as names, and ignores other models', () => {

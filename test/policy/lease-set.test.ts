@@ -188,6 +188,12 @@ describe('decideLeases refusals', () => {
     expectRefusal(refused(decide(onAuto, facts)), 'POLICY_LEASE_DUPLICATE', "<lease key='mine'>", `names the lease of disk vda (cluster:${resource} at "${DISKS}/${resource}.lease"), which the policy derives itself`);
   });
 
+  it('refuses qemu command-line passthrough when every writable disk must be leased', () => {
+    const xml = `<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>vm</name><uuid>${UUID}</uuid><devices><emulator>${SHIM}</emulator></devices><qemu:commandline><qemu:arg value='-drive'/><qemu:arg value='file=/srv/nfs/vms/other.img'/></qemu:commandline></domain>`;
+    expectRefusal(refused(decide(xml, factsOf({}))), 'POLICY_QEMU_PASSTHROUGH', '<qemu:commandline>', 'passes arguments straight to qemu, which can open drives no <disk> shows, while the host policy requires a lease for every writable disk');
+    expect(decide(xml, factsOf({}), hostPolicy({ requireForWritableDisks: false }))).toEqual({ ok: true, vm: { uuid: UUID, name: 'vm' }, leases: [], unleasedDisks: [] });
+  });
+
   it('refuses more leases than one register request carries', () => {
     const leases = Array.from({ length: ADMIN_LEASES_MAX }, (_, i) => lease(`r${i}`, `/var/lib/vmlease/leases/r${i}`)).join('');
     const xml = domainXml(leases + fileDisk('vda', '/srv/nfs/vms/web-01/root.qcow2'));
