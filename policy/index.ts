@@ -1,1 +1,12 @@
 export * from './host-policy.js';
+export type { BlockIdentity, DiskFacts, PathFacts } from './disk-facts.js';
+export { PolicyRule, type PolicyRefusal, type PolicyRuleCode } from './refusal.js';
+export { XML_BYTES_MAX, XML_LEVELS_MAX, XML_ELEMENTS_MAX } from './xml-tree.js';
+export { parseDomainXml, DOMAIN_DISKS_MAX, DOMAIN_LEASES_MAX, type DacLabel, type DomainDescription, type DomainXmlResult } from './domain-xml.js';
+export { DISK_DEVICES, DISK_TYPES, NETWORK_HOSTS_MAX, PATH_BYTES_MAX, TRANSPORTS, type DiskDevice, type DiskSource, type DiskType, type DomainDisk, type NetworkHost, type Transport } from './domain-disk.js';
+export type { DomainLease } from './domain-lease.js';
+export { diskIdentity } from './disk-identity.js';
+export type { IdentityResult } from './identity-result.js';
+export { diskResourceName, RESOURCE_HASH_HEX_CHARS, RESOURCE_PREFIX } from './resource-name.js';
+export type { PolicyDecision, PolicyLease, UnleasedDisk } from './policy-lease.js';
+export { decideLeases, pathsToInspect } from './lease-set.js';

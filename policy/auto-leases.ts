@@ -1,0 +1,72 @@
+import type { DiskFacts } from './disk-facts.js';
+import { diskIdentity } from './disk-identity.js';
+import { diskLabel, isWritable, type DomainDisk } from './domain-disk.js';
+import type { AutoDiskLeases } from './host-policy.js';
+import type { PolicyLease, UnleasedDisk } from './policy-lease.js';
+import { PolicyRule, refuse, shown } from './refusal.js';
+import { diskResourceName } from './resource-name.js';
+
+/**
+ * Disk leases derived from a domain's disks: one per writable disk,
+ * exclusive, shared for `<shareable/>` disks, none for read-only disks and
+ * cdroms. A disk named twice in one domain gets one lease: shared when every
+ * one of its elements is `<shareable/>`, refused otherwise (one qemu writing
+ * one image through two drives without coordination corrupts it just as two
+ * VMs would).
+ */
+
+/** Cache modes that bypass the host page cache: a write the guest saw completed is on the storage, not in this host's memory when the lease is lost. */
+const DIRECT_CACHE_MODES: readonly string[] = ['none', 'directsync'];
+
+export interface AutoLeaseSet {
+  readonly leases: PolicyLease[];
+  readonly unleased: UnleasedDisk[];
+}
+
+function checkCache(disk: DomainDisk): void {
+  if (disk.cache !== undefined && DIRECT_CACHE_MODES.includes(disk.cache)) return;
+  const mode = disk.cache === undefined ? "writeback (libvirt's default: no cache attribute)" : disk.cache;
+  refuse(PolicyRule.pageCache, diskLabel(disk.target), `is writable and leased but its cache mode ${mode} uses the host page cache: writes could reach the disk after the lease is lost; use cache='none' or cache='directsync'`);
+}
+
+function leaseFor(identity: string, group: readonly DomainDisk[], auto: AutoDiskLeases): PolicyLease {
+  const [first, second] = group;
+  if (first === undefined) throw new Error('a disk group is never empty');
+  const exclusive = group.some((d) => !d.shareable);
+  if (second !== undefined && exclusive) {
+    refuse(PolicyRule.diskDuplicate, diskLabel(second.target), `is the same disk as ${first.target} (identity ${shown(identity)}), and not every one of its disks is <shareable/>`);
+  }
+  const resource = diskResourceName(identity);
+  const shared = !exclusive;
+  const targets = group.map((d) => d.target).join(', ');
+  return {
+    lockspace: auto.lockspace,
+    resource,
+    path: `${auto.directory}/${resource}.lease`,
+    offset: 0,
+    mode: shared ? 'shared' : 'exclusive',
+    reason: `${shared ? 'shareable' : 'writable'} disk ${targets} (identity ${shown(identity)})`,
+    origin: { kind: 'auto-disk', target: first.target, identity },
+  };
+}
+
+/** DISKS must come sorted by target: the result, and which refusal comes first, then do not depend on the XML's order. */
+export function autoLeases(disks: readonly DomainDisk[], auto: AutoDiskLeases, facts: DiskFacts): AutoLeaseSet {
+  const groups = new Map<string, DomainDisk[]>();
+  const unleased: UnleasedDisk[] = [];
+  for (const disk of disks.filter(isWritable)) {
+    if (!auto.enabled) {
+      unleased.push({ target: disk.target, reason: 'auto disk leases are off in the host policy' });
+      continue;
+    }
+    const found = diskIdentity(disk, auto, facts);
+    if (!found.ok) {
+      if (auto.requireForWritableDisks) refuse(PolicyRule.diskUnleased, diskLabel(disk.target), `is writable but gets no lease: ${found.reason}`);
+      unleased.push({ target: disk.target, reason: found.reason });
+      continue;
+    }
+    checkCache(disk);
+    groups.set(found.identity, [...(groups.get(found.identity) ?? []), disk]);
+  }
+  return { leases: [...groups].map(([identity, group]) => leaseFor(identity, group, auto)), unleased };
+}
