@@ -10,13 +10,14 @@ import { initLeaseDirectoryCommand } from './commands/init-lease-directory.js';
 import { helperCommand } from './commands/helper.js';
 import { addLockspaceCommand, hostsCommand, registerCommand, removeLockspaceCommand, statusCommand, unregisterCommand } from './commands/admin-commands.js';
 import { superviseCommand } from './commands/supervise.js';
+import { policyCommand } from './commands/policy-check.js';
 import { AdminRequestError, HelperUnreachable } from './admin-client.js';
 import { ConfigError } from '../helper/config/index.js';
 import { HelperError } from '../helper/daemon/helper-error.js';
 import { DiskError } from '../helper/disks/index.js';
 import { ExitStatus, UsageError } from './exit-status.js';
 
-const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, initLeaseDirectoryCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand, addLockspaceCommand, removeLockspaceCommand, superviseCommand];
+const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, initLeaseDirectoryCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand, addLockspaceCommand, removeLockspaceCommand, superviseCommand, policyCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -18,6 +18,8 @@ export const ADMIN_PROTOCOL_VERSION = 1;
 export const ADMIN_LEASES_MAX = 64;
 export { ID_MAX as UID_MAX } from "./limits.js";
 const PATH_BYTES_MAX = 4096;
+/** Domain XML in a register request: libvirt's largest domains are tens of KiB; the frame must also fit JSON escaping. */
+export const DOMAIN_XML_BYTES_MAX = 262_144;
 
 export type LeaseModeWire = 'exclusive' | 'shared';
 
@@ -30,7 +32,8 @@ export interface LeaseLocationWire {
 }
 
 export type AdminRequest =
-  | { readonly type: 'register'; readonly seq: number; readonly vm: string; readonly uid: number; readonly gid: number; readonly leases: readonly LeaseLocationWire[]; readonly acquire: boolean; readonly libvirtDomain: string | null }
+  /** Leases named one by one (`leases`), or derived by the helper's policy from libvirt domain XML (`domainXml`): exactly one of the two. */
+  | { readonly type: 'register'; readonly seq: number; readonly vm: string; readonly uid: number; readonly gid: number; readonly leases: readonly LeaseLocationWire[]; readonly domainXml: string | null; readonly acquire: boolean; readonly libvirtDomain: string | null }
   | { readonly type: 'unregister'; readonly seq: number; readonly vm: string }
   | { readonly type: 'status'; readonly seq: number }
   | { readonly type: 'hosts'; readonly seq: number; readonly lockspace: string }
@@ -80,8 +83,38 @@ function leasesOf(value: unknown): LeaseLocationWire[] {
   return value.map(leaseOf);
 }
 
+/** XML 1.0 admits tab, newline and carriage return among the control characters, and no lone surrogates. */
+const NOT_XML_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\p{Cs}]/u;
+
+function domainXmlOf(value: unknown): string | null {
+  if (value === null) return null;
+  if (typeof value !== 'string') throw badShape('register.domainXml', 'must be a string or null');
+  // length > max already implies too many bytes; it spares counting a huge string.
+  const bytes = value.length > DOMAIN_XML_BYTES_MAX ? value.length : Buffer.byteLength(value, 'utf8');
+  if (bytes === 0 || bytes > DOMAIN_XML_BYTES_MAX) throw badShape('register.domainXml', `must be 1..${DOMAIN_XML_BYTES_MAX} bytes of UTF-8`);
+  if (NOT_XML_TEXT.test(value)) throw badShape('register.domainXml', 'must not contain control characters other than tab, newline and carriage return');
+  return value;
+}
+
+function registerOf(o: Record<string, unknown>, seq: number): AdminRequest {
+  const leases = leasesOf(o.leases);
+  const domainXml = domainXmlOf(o.domainXml);
+  if (domainXml !== null && leases.length > 0) throw badShape('register', 'names leases and domain XML: give one of the two');
+  return {
+    type: 'register',
+    seq,
+    vm: vmUuid(o.vm, 'register.vm'),
+    uid: posixId(o.uid, 'register.uid'),
+    gid: posixId(o.gid, 'register.gid'),
+    leases,
+    domainXml,
+    acquire: boolean(o.acquire, 'register.acquire'),
+    libvirtDomain: o.libvirtDomain === null ? null : libvirtDomainName(o.libvirtDomain, 'register.libvirtDomain'),
+  };
+}
+
 const KEYS: Record<AdminRequest['type'], readonly string[]> = {
-  register: ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'acquire', 'libvirtDomain'],
+  register: ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'domainXml', 'acquire', 'libvirtDomain'],
   unregister: ['type', 'seq', 'vm'],
   status: ['type', 'seq'],
   hosts: ['type', 'seq', 'lockspace'],
@@ -91,7 +124,7 @@ const KEYS: Record<AdminRequest['type'], readonly string[]> = {
 
 export function parseAdminRequest(data: FrameData, isBinary = false): AdminRequest {
   const value = decodeJsonFrame(data, ADMIN_FRAME_BYTES_MAX, isBinary);
-  const head = exactObject(value, 'request', ['type', 'seq'], ['vm', 'uid', 'gid', 'leases', 'acquire', 'libvirtDomain', 'lockspace', 'path', 'offset']);
+  const head = exactObject(value, 'request', ['type', 'seq'], ['vm', 'uid', 'gid', 'leases', 'domainXml', 'acquire', 'libvirtDomain', 'lockspace', 'path', 'offset']);
   const type = head.type;
   if (typeof type !== 'string' || !Object.hasOwn(KEYS, type)) throw new ProtocolError(ProtocolErrorCode.unknownType, 'unknown admin request type');
   const kind = type as AdminRequest['type'];
@@ -99,7 +132,7 @@ export function parseAdminRequest(data: FrameData, isBinary = false): AdminReque
   const seq = requestSeq(o.seq, `${kind}.seq`);
   switch (kind) {
     case 'register':
-      return { type: kind, seq, vm: vmUuid(o.vm, 'register.vm'), uid: posixId(o.uid, 'register.uid'), gid: posixId(o.gid, 'register.gid'), leases: leasesOf(o.leases), acquire: boolean(o.acquire, 'register.acquire'), libvirtDomain: o.libvirtDomain === null ? null : libvirtDomainName(o.libvirtDomain, 'register.libvirtDomain') };
+      return registerOf(o, seq);
     case 'unregister':
       return { type: kind, seq, vm: vmUuid(o.vm, 'unregister.vm') };
     case 'status':

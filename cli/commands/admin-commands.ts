@@ -6,6 +6,7 @@ import { parseCommandArgs, type Command } from '../command.js';
 import { ExitStatus, UsageError } from '../exit-status.js';
 import { nonEmpty, parseByteCount, splitLeaseString } from '../lease-string.js';
 import { renderTable } from '../render/table.js';
+import { readDomainXml } from '../domain-xml-input.js';
 
 /**
  * The admin commands: talk to the running helper over its admin socket
@@ -59,12 +60,16 @@ export const registerCommand: Command = {
   name: 'register',
   summary: 'register a VM and its leases with the helper (root)',
   usage: [
-    'usage: vmlease register --vm UUID --uid UID [--gid GID] --lease LS:RES:PATH:OFFSET[:shared] ... [--acquire] [--libvirt-domain NAME] [--run-dir DIR] [--json]',
+    'usage: vmlease register --vm UUID --uid UID [--gid GID] (--lease LS:RES:PATH:OFFSET[:shared] ... | --domain-xml FILE|-)',
+    '                        [--acquire] [--libvirt-domain NAME] [--run-dir DIR] [--json]',
     '',
     'Tells the running helper which leases VM UUID must hold and which uid its supervisor runs as.',
-    'The helper checks every lease: below a lease root of its policy, no symlink, an initialised',
-    'resource area of that lockspace and name. With --acquire it acquires them now (as the libvirt',
-    'start hook does); otherwise the supervisor acquires them when it starts.',
+    'With --domain-xml the helper derives them from the libvirt domain XML by its host policy',
+    '(`vmlease policy check` shows what it would derive) and creates missing automatic disk lease',
+    'files; refused by policy: exit 4. The helper checks every lease: below a lease root of its',
+    'policy, no symlink, an initialised resource area of that lockspace and name. With --acquire it',
+    'acquires them now (as the libvirt start hook does); otherwise the supervisor acquires them when',
+    'it starts.',
     'Without libvirt, the supervisor proves it is the VM\'s with a one-time secret the helper writes',
     'to RUN/vms/UUID.secret, readable only by UID (weaker than libvirt\'s recorded pid: any process',
     'of that uid could read it first).',
@@ -73,7 +78,7 @@ export const registerCommand: Command = {
     '  --uid UID        the uid its supervisor and qemu run as (never 0)',
     '  --gid GID        their gid (default: the same number as UID)',
     '  --lease L        LS:RES:PATH:OFFSET, ":shared" appended for a shared lease; repeat for more',
-    '  --domain-xml F   (not available yet: the policy issue derives leases from libvirt XML)',
+    '  --domain-xml F   the libvirt domain XML (a file, or - for standard input); its <uuid> must be UUID',
     '  --acquire        acquire the leases now; exit 3 if one is busy, naming its holder',
     '  --libvirt-domain NAME  the supervisor is the process libvirt records in /run/libvirt/qemu/NAME.pid',
     '                   (the libvirt hook gives this; no secret is issued then)',
@@ -92,9 +97,10 @@ export const registerCommand: Command = {
       'run-dir': { type: 'string' },
       json: { type: 'boolean' },
     }) as { values: Record<string, string | boolean | string[] | undefined> };
-    if (values['domain-xml'] !== undefined) throw new UsageError('--domain-xml is not available in this build (leases from libvirt XML come with the policy work); give --lease');
     const leases = ((values.lease as string[] | undefined) ?? []).map(parseLeaseOption);
-    if (leases.length === 0) throw new UsageError('at least one --lease is required');
+    const xmlSource = values['domain-xml'] as string | undefined;
+    if (leases.length > 0 && xmlSource !== undefined) throw new UsageError('give --lease or --domain-xml, not both');
+    if (leases.length === 0 && xmlSource === undefined) throw new UsageError('at least one --lease, or --domain-xml, is required');
     const uid = idOption(values.uid as string | undefined, '--uid');
     if (uid === undefined) throw new UsageError('--uid UID is required');
     const gid = idOption(values.gid as string | undefined, '--gid') ?? uid;
@@ -104,13 +110,16 @@ export const registerCommand: Command = {
       uid,
       gid,
       leases,
+      domainXml: xmlSource === undefined ? null : readDomainXml(xmlSource),
       acquire: values.acquire === true,
       libvirtDomain: typeof values['libvirt-domain'] === 'string' ? values['libvirt-domain'] : null,
     });
     return print(values.json === true, result, () => {
       const vm = result.vm as VmView;
       const identity = result.secretFile === null ? `its supervisor is the pid libvirt records for domain ${String((result.vm as { libvirtDomain: string }).libvirtDomain)}` : `supervisor secret in ${String(result.secretFile)}`;
-      return [`registered VM ${vm.uuid} (uid ${vm.uid}); ${identity}`, renderTable(['VM', 'LEASE', 'MODE', 'STATE', 'LVER', 'AREA'], leaseRows(vm))].join('\n');
+      const policy = result.policy as { createdLeaseFiles: string[]; unleasedDisks: { target: string; reason: string }[] } | null;
+      const notes = policy === null ? [] : [...policy.createdLeaseFiles.map((f) => `created automatic lease file ${f}`), ...policy.unleasedDisks.map((d) => `no lease for disk ${d.target}: ${d.reason}`)];
+      return [`registered VM ${vm.uuid} (uid ${vm.uid}); ${identity}`, renderTable(['VM', 'LEASE', 'MODE', 'STATE', 'LVER', 'AREA'], leaseRows(vm)), ...notes].join('\n');
     });
   },
 };

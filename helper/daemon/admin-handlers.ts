@@ -16,8 +16,11 @@ export function adminHandler(daemon: HelperDaemon, clock: Clock) {
   return async (request: AdminRequest): Promise<Record<string, unknown>> => {
     switch (request.type) {
       case 'register': {
-        const { vm } = await daemon.vms.register({ vm: request.vm, uid: request.uid, gid: request.gid, leases: request.leases, acquire: request.acquire, libvirtDomain: request.libvirtDomain });
-        return { vm: describeVm(daemon, vm), secretFile: vm.libvirtDomain === null ? daemon.secretPath(vm) : null };
+        const derived = request.domainXml === null ? undefined : await daemon.leasesFromDomain({ request, xml: request.domainXml });
+        const leases = derived?.leases ?? request.leases;
+        const { vm } = await daemon.vms.register({ vm: request.vm, uid: request.uid, gid: request.gid, leases, acquire: request.acquire, libvirtDomain: request.libvirtDomain });
+        const policy = derived === undefined ? null : { reasons: derived.reasons, unleasedDisks: derived.unleasedDisks, createdLeaseFiles: derived.created };
+        return { vm: describeVm(daemon, vm), secretFile: vm.libvirtDomain === null ? daemon.secretPath(vm) : null, policy };
       }
       case 'unregister':
         return { vm: request.vm, ...(await daemon.vms.unregister(request.vm)) };

@@ -17,6 +17,8 @@ import { writeState, type HelperState } from './state-file.js';
 import { VmService } from '../vms/vm-service.js';
 import type { Vm } from '../vms/vm.js';
 import type { VmProcessControl } from '../vms/vm-processes.js';
+import { leasesFromDomain, type DomainLeases, type DomainRegistration } from '../vms/domain-leases.js';
+import { ensureAutoLeaseFile, gatherDiskFacts } from '../disks/index.js';
 
 /**
  * The helper: one per host, root. Joins its lockspaces, keeps them renewed,
@@ -37,6 +39,8 @@ export interface HelperDeps {
 }
 
 export const STORAGE_IO_TIMEOUT_FACTOR = 1;
+/** Each file-system call while looking at a domain's disks (a hung NFS server must not hang a register). */
+export const DISK_STEP_TIMEOUT_MS = 10_000;
 
 export class HelperDaemon {
   readonly layout: RunDirLayout;
@@ -71,6 +75,22 @@ export class HelperDaemon {
       randomBytes: random,
       persist: () => this.persist(),
     });
+  }
+
+  /** The leases a libvirt domain needs by this host's policy, with missing automatic lease files created. */
+  leasesFromDomain(registration: DomainRegistration): Promise<DomainLeases> {
+    return leasesFromDomain(
+      {
+        policy: () => this.policy,
+        lockspaceGeometry: (name) => {
+          const ls = this.lockspaces.get(name);
+          return ls?.state === 'joined' ? { hostsMax: ls.spec.hostsMax, sectorSize: ls.spec.sectorSize, ioTimeoutMs: ls.spec.ioTimeoutMs } : undefined;
+        },
+        gatherFacts: (paths, sharedRootPaths) => gatherDiskFacts(paths, sharedRootPaths, { stepTimeoutMs: DISK_STEP_TIMEOUT_MS }),
+        ensureAutoLeaseFile: (options) => ensureAutoLeaseFile({ ...options, stepTimeoutMs: DISK_STEP_TIMEOUT_MS }),
+      },
+      registration,
+    );
   }
 
   get identity(): LockspaceIdentity {

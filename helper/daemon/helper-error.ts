@@ -1,5 +1,6 @@
 import { FormatError } from '../format/index.js';
 import { StorageError } from '../storage/index.js';
+import { DiskError } from '../disks/errors.js';
 /**
  * An expected failure of a helper request, with a stable code (tests and
  * scripts match on it) and a kind that the command line maps to its exit
@@ -29,5 +30,7 @@ export function asHelperError(error: unknown): unknown {
   if (error instanceof HelperError) return error;
   if (error instanceof StorageError) return new HelperError(error.code, 'storage', error.message);
   if (error instanceof FormatError) return new HelperError(error.code, 'storage', error.message);
+  // Disk facts, lease directories, auto lease files: their own kinds (a missing marker is a refusal).
+  if (error instanceof DiskError) return new HelperError(error.code, error.kind, error.message);
   return error;
 }

@@ -18,8 +18,9 @@ const VM = '0e5a1f0c-3b7d-4c59-9a2e-5d0f6b7c8d9e';
 const LEASE = { lockspace: 'cluster', resource: 'vm-1', path: '/var/lib/vmlease/leases/vm-1.res', offset: 1_048_576, mode: 'exclusive' };
 
 const corpus = [
-  { type: 'register', seq: 1, vm: VM, uid: 107, gid: 107, leases: [LEASE, { ...LEASE, resource: 'disk-2', offset: 0, mode: 'shared' }], acquire: true, libvirtDomain: null },
-  { type: 'register', seq: 3, vm: VM, uid: 65534, gid: 0, leases: [LEASE], acquire: false, libvirtDomain: 'web-1' },
+  { type: 'register', seq: 1, vm: VM, uid: 107, gid: 107, leases: [LEASE, { ...LEASE, resource: 'disk-2', offset: 0, mode: 'shared' }], domainXml: null, acquire: true, libvirtDomain: null },
+  { type: 'register', seq: 3, vm: VM, uid: 65534, gid: 0, leases: [LEASE], domainXml: null, acquire: false, libvirtDomain: 'web-1' },
+  { type: 'register', seq: 6, vm: VM, uid: 107, gid: 107, leases: [], domainXml: `<domain type='kvm'>\n\t<uuid>${VM}</uuid>\r\n</domain>`, acquire: true, libvirtDomain: 'web-1' },
   { type: 'add-lockspace', seq: 4, lockspace: 'ls-2', path: '/var/lib/vmlease/leases/ls2', offset: 4096 },
   { type: 'remove-lockspace', seq: 5, lockspace: 'ls-2' },
   { type: 'unregister', seq: 2, vm: VM },
@@ -32,7 +33,7 @@ const PALETTE: unknown[] = [
   'é', '"', '\\', '/', '/etc/passwd', 'relative/path', `/${'a'.repeat(5000)}`, 'A'.repeat(49), VM, VM.toUpperCase(), 'register', 'unregister', 'status', 'hosts',
   'exclusive', 'shared', 'constructor', '__proto__', 'hasOwnProperty', [], [1], {}, { a: 1 }, LEASE, Array.from({ length: 65 }, () => LEASE),
 ];
-const KEYS = ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'acquire', 'libvirtDomain', 'lockspace', 'resource', 'path', 'offset', 'mode', '__proto__', 'constructor', 'toString', 'extra'];
+const KEYS = ['type', 'seq', 'vm', 'uid', 'gid', 'leases', 'domainXml', 'acquire', 'libvirtDomain', 'lockspace', 'resource', 'path', 'offset', 'mode', '__proto__', 'constructor', 'toString', 'extra'];
 
 
 
@@ -55,7 +56,9 @@ function checkAccepted(request: AdminRequest, input: string | Buffer): void {
   expect(raw).toEqual(request);
   switch (request.type) {
     case 'register':
-      expect(Object.keys(request).sort()).toEqual(['acquire', 'gid', 'leases', 'libvirtDomain', 'seq', 'type', 'uid', 'vm']);
+      expect(Object.keys(request).sort()).toEqual(['acquire', 'domainXml', 'gid', 'leases', 'libvirtDomain', 'seq', 'type', 'uid', 'vm']);
+      // Domain XML: XML text (tab, newline, carriage return the only control characters), bounded, and never together with leases.
+      expect(request.domainXml === null || (!/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\p{Cs}]/u.test(request.domainXml) && Buffer.byteLength(request.domainXml) <= 262_144 && request.leases.length === 0)).toBe(true);
       expect(request.libvirtDomain === null || (/^[^/.\s][^/\s]*$/.test(request.libvirtDomain) && Buffer.byteLength(request.libvirtDomain) <= 255)).toBe(true);
       expect(UUID.test(request.vm)).toBe(true);
       for (const id of [request.uid, request.gid]) expect(Number.isSafeInteger(id) && id >= 0 && id <= 4_294_967_294).toBe(true);
@@ -167,5 +170,13 @@ describe('parseAdminRequest under fuzzing', () => {
     expect(code(JSON.stringify({ ...JSON.parse(corpus[1]!), uid: 2 ** 32 - 1 }))).toBe('PROTO_BAD_SHAPE');
     expect(code(JSON.stringify({ ...JSON.parse(corpus[1]!), leases: Array.from({ length: 65 }, (_, i) => ({ ...LEASE, offset: i * 1_048_576 })) }))).toBe('PROTO_BAD_SHAPE');
     expect(code(JSON.stringify({ ...JSON.parse(corpus[1]!), leases: [{ ...LEASE, path: 'relative' }] }))).toBe('PROTO_BAD_SHAPE');
+    const xmlRequest = JSON.parse(corpus[2]!) as Record<string, unknown>;
+    expect(code(JSON.stringify({ ...xmlRequest, leases: [LEASE] }))).toBe('PROTO_BAD_SHAPE');
+    expect(code(JSON.stringify({ ...xmlRequest, domainXml: '' }))).toBe('PROTO_BAD_SHAPE');
+    expect(code(JSON.stringify({ ...xmlRequest, domainXml: '<domain>\u0000</domain>' }))).toBe('PROTO_BAD_SHAPE');
+    expect(code(JSON.stringify({ ...xmlRequest, domainXml: '<domain>\u001b</domain>' }))).toBe('PROTO_BAD_SHAPE');
+    expect(code(JSON.stringify({ ...xmlRequest, domainXml: `<domain>${'x'.repeat(262_144)}</domain>` }))).toBe('PROTO_BAD_SHAPE');
+    expect(code(JSON.stringify({ ...xmlRequest, domainXml: `<domain>${'é'.repeat(131_070)}</domain>` }))).toBe('PROTO_BAD_SHAPE');
+    expect(parseAdminRequest(JSON.stringify({ ...xmlRequest, domainXml: `<a>${'é'.repeat(131_064)}</a>` }))).toMatchObject({ type: 'register', leases: [] });
   });
 });

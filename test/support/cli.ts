@@ -9,8 +9,8 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs the built `vmlease` command line. */
-export function vmlease(args: readonly string[], cwd?: string): CliResult {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
+/** Runs the built `vmlease` command line; `input` is its standard input. */
+export function vmlease(args: readonly string[], cwd?: string, input?: string): CliResult {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, input, timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
