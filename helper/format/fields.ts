@@ -42,13 +42,21 @@ export function readText(record: Uint8Array, offset: number, bytesMax: number): 
 }
 
 function decodeText(field: Uint8Array): string | undefined {
-  const end = field.indexOf(0);
-  const used = end === -1 ? field : field.subarray(0, end);
-  if (end !== -1 && field.subarray(end).some((b) => b !== 0)) return undefined;
-  // Names are printable ASCII (nameProblem): the same string as the decoder's, without its call.
+  // Plain loops: this runs for two names in every record read (and a host name in a delta record).
+  let end = field.length;
   let ascii = true;
-  for (let i = 0; i < used.length; i++) if (used[i]! >= 0x80) ascii = false;
-  if (ascii) return String.fromCharCode(...used);
+  for (let i = 0; i < field.length; i++) {
+    const b = field[i]!;
+    if (b === 0) {
+      end = i;
+      break;
+    }
+    if (b >= 0x80) ascii = false;
+  }
+  for (let i = end + 1; i < field.length; i++) if (field[i] !== 0) return undefined;
+  const used = field.subarray(0, end);
+  // Names are printable ASCII (nameProblem): the same string as the decoder's, without its call.
+  if (ascii) return String.fromCharCode.apply(null, used as unknown as number[]);
   try {
     return utf8.decode(used);
   } catch {
