@@ -235,11 +235,11 @@ export class ResourceEngine {
 
   private onResumeRead(area: ResourceArea): void {
     const r = this.resuming!;
-    const broken = firstProblem(area);
-    if (broken) return this.resumeFailed('storage', broken);
+    const read = usable(area);
+    if (typeof read === 'string') return this.resumeFailed('storage', read);
     if (!this.liveness.ownLeaseValid(r.generation, this.nowMs)) return this.resumeFailed('lockspace-lost', `our delta lease at generation ${r.generation} is not valid`);
-    const leader = (area.leader as { value: LeaderRecord }).value;
-    const own = (area.hosts[this.config.hostId - 1] as { value: HostBlock }).value;
+    const leader = read.leader;
+    const own = read.blocks[this.config.hostId - 1]!;
     const ours =
       r.mode === 'exclusive'
         ? leader.ownerHostId === this.config.hostId && leader.ownerGeneration === r.generation && leader.lver === r.lver
@@ -293,12 +293,12 @@ export class ResourceEngine {
   /** The first read of a ballot: decide whether to run one, and for which lver. */
   private onAreaRead(area: ResourceArea): void {
     const a = this.attempt!;
-    const broken = firstProblem(area);
+    const read = usable(area);
     // After phase 2 an unusable read must not forget the lease either.
-    if (broken) return this.ioTrouble(broken);
-    const leader = (area.leader as { value: LeaderRecord }).value;
-    const blocks = this.visible(area.hosts.map((h) => (h as { value: HostBlock }).value));
-    a.ownBlock = area.hosts.map((h) => (h as { value: HostBlock }).value)[this.config.hostId - 1]!;
+    if (typeof read === 'string') return this.ioTrouble(read);
+    const leader = read.leader;
+    const blocks = this.visible(read.blocks);
+    a.ownBlock = read.blocks[this.config.hostId - 1]!;
     a.firstBlocks = blocks;
     if (a.resolving) {
       if (leader.lver >= a.lver) return this.resolvedByLeader(leader);
@@ -350,7 +350,8 @@ export class ResourceEngine {
   /** Phase 1 of a ballot for a.lver: our block with a new ballot number, keeping a value we accepted at that lver. */
   private startBallot(blocks: readonly HostBlock[]): void {
     const a = this.attempt!;
-    const seen = Math.max(this.ballotFloor, ...blocks.map((b) => b.mbal));
+    let seen = this.ballotFloor;
+    for (const b of blocks) if (b.mbal > seen) seen = b.mbal;
     a.mbal = nextBallot(this.config.hostId, this.config.resource.hostsMax, this.broken.reuseBallotNumber ? 0 : seen);
     this.ballotFloor = a.mbal;
     this.persist = a.mbal;
@@ -404,14 +405,14 @@ export class ResourceEngine {
   /** Phase 1 or 2 read: abort if a higher ballot or a later instance is seen. */
   private onBallotRead(area: ResourceArea, step: 'p1-read' | 'p2-read'): void {
     const a = this.attempt!;
-    const broken = firstProblem(area);
-    if (broken) return this.ioTrouble(broken);
-    const leader = (area.leader as { value: LeaderRecord }).value;
-    const blocks = this.visible(area.hosts.map((h) => (h as { value: HostBlock }).value));
+    const read = usable(area);
+    if (typeof read === 'string') return this.ioTrouble(read);
+    const leader = read.leader;
+    const blocks = this.visible(read.blocks);
     if (leader.lver >= a.lver) return a.resolving ? this.resolvedByLeader(leader) : this.retryContended(`lver ${a.lver} was committed by host ${leader.writerHostId} meanwhile`);
     // Our own block must read back as we last wrote it: a late write of a previous incarnation (or
     // corruption) that lowered it would hide our promise or our accepted value from the others.
-    const own = blocks.find((b) => b.hostId === this.config.hostId);
+    const own = blockOf(blocks, this.config.hostId);
     const last = this.lastOwnBlock;
     if (!own || !last || own.mbal !== last.mbal || own.bal !== last.bal || own.inp.hostId !== last.inp.hostId || own.inp.generation !== last.inp.generation || own.inp.lver !== last.inp.lver) {
       return this.retryContended(`our own block does not read back as written (mbal ${own?.mbal}, expected ${last?.mbal})`);
@@ -493,7 +494,7 @@ export class ResourceEngine {
 
   /** The owner's own block says it holds nothing exclusively at this lver (MODE_RELEASED, same generation). */
   private releasedBy(value: { hostId: number; generation: number }, lver: number, blocks: readonly HostBlock[]): boolean {
-    const block = blocks.find((b) => b.hostId === value.hostId);
+    const block = blockOf(blocks, value.hostId);
     return block !== undefined && block.released && block.writerGeneration === value.generation && block.inp.lver >= lver;
   }
 
@@ -838,8 +839,20 @@ function bestAccepted(blocks: readonly HostBlock[], lver: number): HostBlock | u
   return best;
 }
 
-function firstProblem(area: ResourceArea): string | undefined {
+/** The leader and every host block of a read (index i: host id i+1), or why the read is unusable: its first bad record. */
+function usable(area: ResourceArea): { leader: LeaderRecord; blocks: HostBlock[] } | string {
   if (!area.leader.ok) return area.leader.error.message;
-  const bad = area.hosts.find((h) => !h.ok);
-  return bad && !bad.ok ? bad.error.message : undefined;
+  // One plain pass: this runs on every ballot read, over up to 2000 blocks.
+  const blocks: HostBlock[] = [];
+  for (const checked of area.hosts) {
+    if (!checked.ok) return checked.error.message;
+    blocks.push(checked.value);
+  }
+  return { leader: area.leader.value, blocks };
+}
+
+/** The block of a host id: at its index, unless a broken rule (simulator) left a block out. */
+function blockOf(blocks: readonly HostBlock[], hostId: number): HostBlock | undefined {
+  const at = blocks[hostId - 1];
+  return at !== undefined && at.hostId === hostId ? at : blocks.find((b) => b.hostId === hostId);
 }

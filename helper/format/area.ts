@@ -4,6 +4,7 @@ import { nameProblem } from './fields.js';
 import { decodeHeader, type AreaIdentity, type RecordExpectation } from './header.js';
 import { decodeDeltaRecord, encodeDeltaRecord, NO_INCARNATION, type DeltaRecord } from './delta-record.js';
 import { decodeHostBlock, emptyHostBlock, encodeHostBlock, type HostBlock } from './host-block.js';
+import { scanHostBlocks } from './host-block-scan.js';
 import { decodeLeaderRecord, encodeLeaderRecord, LEADER_AT_INIT, type LeaderRecord } from './leader-record.js';
 import {
   areaBytes,
@@ -174,12 +175,12 @@ export function parseLockspaceArea(bytes: Uint8Array, spec: LockspaceSpec, areaL
 export function parseResourceArea(bytes: Uint8Array, spec: ResourceSpec, areaLabel: string): ResourceArea {
   const place = leaderPlace(areaLabel);
   const leader = checkedRecord(bytes, spec.sectorSize, 0, place, (record) => decodeLeaderRecord(record, expectation(spec, 'leader', 0), place));
-  const hosts: Checked<HostBlock>[] = [];
-  for (let hostId = 1; hostId <= spec.hostsMax; hostId++) {
+  // The full decode of one block, for every block the bulk checks do not pass (and its error).
+  const full = (hostId: number): Checked<HostBlock> => {
     const hostPlace = blockPlace(areaLabel, 'resource', hostId);
-    hosts.push(checkedRecord(bytes, spec.sectorSize, hostSector('resource', hostId), hostPlace, (record) => decodeHostBlock(record, expectation(spec, 'hostBlock', hostId), hostPlace)));
-  }
-  return { spec, leader, hosts };
+    return checkedRecord(bytes, spec.sectorSize, hostSector('resource', hostId), hostPlace, (record) => decodeHostBlock(record, expectation(spec, 'hostBlock', hostId), hostPlace));
+  };
+  return { spec, leader, hosts: scanHostBlocks(bytes, spec, full) };
 }
 
 /**

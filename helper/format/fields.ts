@@ -19,7 +19,9 @@ export function readU64(v: DataView, offset: number): number | undefined {
 
 export function writeU64(v: DataView, offset: number, value: number): void {
   assert.ok(Number.isSafeInteger(value) && value >= 0, `u64 field at ${offset} out of range: ${value}`);
-  v.setBigUint64(offset, BigInt(value), true);
+  // Two u32 halves, as readU64 reads them: exact for any safe integer, and no BigInt per field.
+  v.setUint32(offset, value % 0x100000000, true);
+  v.setUint32(offset + 4, Math.floor(value / 0x100000000), true);
 }
 
 export function writeU32(v: DataView, offset: number, value: number): void {
@@ -40,9 +42,21 @@ export function readText(record: Uint8Array, offset: number, bytesMax: number): 
 }
 
 function decodeText(field: Uint8Array): string | undefined {
-  const end = field.indexOf(0);
-  const used = end === -1 ? field : field.subarray(0, end);
-  if (end !== -1 && field.subarray(end).some((b) => b !== 0)) return undefined;
+  // Plain loops: this runs for two names in every record read (and a host name in a delta record).
+  let end = field.length;
+  let ascii = true;
+  for (let i = 0; i < field.length; i++) {
+    const b = field[i]!;
+    if (b === 0) {
+      end = i;
+      break;
+    }
+    if (b >= 0x80) ascii = false;
+  }
+  for (let i = end + 1; i < field.length; i++) if (field[i] !== 0) return undefined;
+  const used = field.subarray(0, end);
+  // Names are printable ASCII (nameProblem): the same string as the decoder's, without its call.
+  if (ascii) return String.fromCharCode.apply(null, used as unknown as number[]);
   try {
     return utf8.decode(used);
   } catch {

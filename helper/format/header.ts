@@ -68,7 +68,7 @@ export function encodeHeader(record: Uint8Array, header: RecordHeader): void {
 export function sealRecord(record: Uint8Array): void {
   assert.ok(record.byteLength >= RECORD_BYTES, 'record buffer shorter than a record');
   view(record).setUint32(HEADER.checksum, 0, true);
-  view(record).setUint32(HEADER.checksum, recordChecksum(record, HEADER.checksum, RECORD_BYTES), true);
+  view(record).setUint32(HEADER.checksum, recordChecksum(record), true);
 }
 
 /**
@@ -89,7 +89,7 @@ export function decodeHeader(record: Uint8Array, place: RecordPlace): RecordHead
   const version = v.getUint16(HEADER.version, true);
   if (version !== FORMAT_VERSION) fail(FormatErrorCode.version, `format version ${version}, this build reads version ${FORMAT_VERSION}`);
   const stored = v.getUint32(HEADER.checksum, true);
-  const computed = recordChecksum(bytes, HEADER.checksum, RECORD_BYTES);
+  const computed = recordChecksum(bytes);
   if (stored !== computed) fail(FormatErrorCode.checksum, `checksum 0x${hex32(stored)} does not match contents 0x${hex32(computed)}`);
   const sectorSize = v.getUint32(HEADER.sectorSize, true);
   if (!isSectorSize(sectorSize)) fail(FormatErrorCode.sectorSize, `sector size ${sectorSize} is not 512 or 4096`);

@@ -34,7 +34,8 @@ export class FieldReader {
   }
 
   hex64(offset: number): string {
-    return this.v.getBigUint64(offset, true).toString(16).padStart(16, '0');
+    // Two u32 halves, high first: the same 16 digits as the u64's, without a BigInt.
+    return this.v.getUint32(offset + 4, true).toString(16).padStart(8, '0') + this.v.getUint32(offset, true).toString(16).padStart(8, '0');
   }
 
   hostId(offset: number, field: string, hostsMax: number, allowZero: boolean): number {
