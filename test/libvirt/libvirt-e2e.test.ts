@@ -182,6 +182,21 @@ describe('libvirt end to end (host 1)', () => {
   });
 });
 
+describe('libvirt end to end (libvirtd restart)', () => {
+  it('libvirtd restarted under a running VM reconnects to it (the hook exits 0 at reconnect): same supervisor, leases still held, destroy still releases', async () => {
+    expect(host1.virsh(['start', 'vm-one']).status).toBe(0);
+    const before = await until('VM running', () => statusVms(host1).find((v) => v.state === 'running' && v.childPid !== null));
+    host1.restartLibvirtd();
+    expect(domState(host1, 'vm-one')).toBe('running');
+    const after = statusVms(host1);
+    expect(after.map((v) => [v.uuid, v.state, v.supervisorPid, v.childPid, v.leases.map((l) => l.state)])).toEqual([[VM_1, 'running', before.supervisorPid, before.childPid, ['held', 'held']]]);
+    expect(Number(readFileSync(join(host1.libvirtRunDir, 'vm-one.pid'), 'utf8').trim())).toBe(before.supervisorPid);
+    expect(host1.virsh(['destroy', 'vm-one']).status).toBe(0);
+    await until('no VM registered', () => (statusVms(host1).length === 0 ? true : undefined));
+    for (const lease of before.leases) expect([lease.resource, leaderOwner(lease.path)]).toEqual([lease.resource, 0]);
+  });
+});
+
 describe('libvirt end to end (two hosts)', () => {
   it('a second libvirtd with its own helper (host 2) refuses to start the VM host 1 runs, naming host 1', async () => {
     expect(host1.virsh(['start', 'vm-one']).status).toBe(0);

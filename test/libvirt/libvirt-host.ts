@@ -22,6 +22,8 @@ export interface LibvirtHost {
   /** libvirt's NAME.pid files, as the helper reads them. */
   readonly libvirtRunDir: string;
   virsh(args: readonly string[]): { status: number | null; stdout: string; stderr: string };
+  /** Stops libvirtd alone (running VMs stay) and starts it again on the same state. */
+  restartLibvirtd(): void;
   stop(): Promise<void>;
 }
 
@@ -48,6 +50,10 @@ export async function startLibvirtHost(cluster: Cluster, hostId: number, prefix:
     virsh(args) {
       const result = spawnSync('virsh', ['-c', uri, ...args], { encoding: 'utf8', timeout: VIRSH_TIMEOUT_MS });
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    },
+    restartLibvirtd() {
+      execFileSync('sh', [SETUP, 'stop', stateDir], { stdio: 'ignore', timeout: 60_000 });
+      execFileSync('sh', [SETUP, 'start', stateDir], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000 });
     },
     async stop() {
       // Domains first (their supervisors talk to the helper), then libvirtd, then the helper.
