@@ -76,7 +76,7 @@ export const installLibvirtCommand: Command = {
       shimChange = installFile(shim, shimContent);
       hookChange = installFile(hook, hookContent);
     } catch (error) {
-      throw new LibvirtError('LIBVIRT_INSTALL_WRITE', 'error', (error as Error).message);
+      throw new LibvirtError('LIBVIRT_INSTALL_IO', 'error', (error as Error).message);
     }
     const notes = [
       ...(hookChange === 'created' ? ['libvirtd reads hooks only when it starts: restart libvirtd now'] : []),
@@ -121,7 +121,7 @@ export const uninstallLibvirtCommand: Command = {
       shimChange = removeFile(shim, 'shim');
     } catch (error) {
       if (error instanceof LibvirtError) throw error;
-      throw new LibvirtError('LIBVIRT_INSTALL_WRITE', 'error', (error as Error).message);
+      throw new LibvirtError('LIBVIRT_INSTALL_IO', 'error', (error as Error).message);
     }
     const shimDirRemoved = shimChange === 'removed' && removeEmptyShimDir(prefix);
     const say = (path: string, change: string) => `${path}: ${change === 'foreign' ? 'left alone (not written by vmlease)' : change === 'absent' ? 'not installed' : 'removed'}`;

@@ -68,7 +68,7 @@ export function fileState(path: string, kind: keyof typeof MARKER): FileState {
     fd = openSync(path, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
-    throw new LibvirtError('LIBVIRT_INSTALL_READ', 'error', `cannot read ${path}: ${(error as Error).message}`);
+    throw new LibvirtError('LIBVIRT_INSTALL_IO', 'error', `cannot read ${path}: ${(error as Error).message}`);
   }
   try {
     const head = Buffer.alloc(HEAD_BYTES);
