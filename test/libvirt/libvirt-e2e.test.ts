@@ -157,6 +157,17 @@ describe('libvirt end to end (host 1)', () => {
     expect(statusVms(host1).map((v) => v.uuid)).toEqual([VM_1]);
   });
 
+  it('a domain the policy refuses (a leased disk through the host page cache) is stopped at prepare, the rule in virsh\'s error', () => {
+    const path = join(cluster.dir, 'cached.xml');
+    writeFileSync(path, domainXml({ uuid: 'c0ffee00-1111-4222-8333-444455556666', name: 'cached' }).replace("cache='none'", "cache='writeback'"));
+    expect(host1.virsh(['define', path]).status).toBe(0);
+    const refused = host1.virsh(['start', 'cached']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain("cached prepare begin -) unexpected exit status 4: vmlease: refused by policy: POLICY_PAGE_CACHE: <disk target='vda'> is writable and leased but its cache mode writeback uses the host page cache");
+    expect(statusVms(host1).map((v) => v.uuid)).toEqual([VM_1]);
+    expect(host1.virsh(['undefine', 'cached']).status).toBe(0);
+  });
+
   it('virsh destroy stops the VM and its leases are released', async () => {
     const [vm] = statusVms(host1);
     expect(host1.virsh(['destroy', 'vm-one']).status).toBe(0);
