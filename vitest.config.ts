@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The libvirt end-to-end suite runs apart: `npm run test:libvirt` (vitest.libvirt.config.ts).
+    exclude: ['test/libvirt/**', '**/node_modules/**'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -11,13 +11,16 @@ import { helperCommand } from './commands/helper.js';
 import { addLockspaceCommand, hostsCommand, registerCommand, removeLockspaceCommand, statusCommand, unregisterCommand } from './commands/admin-commands.js';
 import { superviseCommand } from './commands/supervise.js';
 import { policyCommand } from './commands/policy-check.js';
+import { libvirtHookCommand } from './commands/libvirt-hook.js';
+import { installLibvirtCommand, uninstallLibvirtCommand } from './commands/install-libvirt.js';
+import { LibvirtError } from './libvirt/libvirt-error.js';
 import { AdminRequestError, HelperUnreachable } from './admin-client.js';
 import { ConfigError } from '../helper/config/index.js';
 import { HelperError } from '../helper/daemon/helper-error.js';
 import { DiskError } from '../helper/disks/index.js';
 import { ExitStatus, UsageError } from './exit-status.js';
 
-const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, initLeaseDirectoryCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand, addLockspaceCommand, removeLockspaceCommand, superviseCommand, policyCommand];
+const commands: readonly Command[] = [initLockspaceCommand, initResourceCommand, initLeaseDirectoryCommand, dumpCommand, helperCommand, registerCommand, unregisterCommand, statusCommand, hostsCommand, addLockspaceCommand, removeLockspaceCommand, superviseCommand, policyCommand, installLibvirtCommand, uninstallLibvirtCommand, libvirtHookCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -59,6 +62,10 @@ function fail(name: string, error: unknown): number {
   if (error instanceof DiskError) {
     line(`${error.code}: ${error.message}`);
     return { refused: ExitStatus.refused, storage: ExitStatus.storage, error: ExitStatus.error }[error.kind];
+  }
+  if (error instanceof LibvirtError) {
+    line(`${error.code}: ${error.message}`);
+    return error.kind === 'refused' ? ExitStatus.refused : ExitStatus.error;
   }
   if (error instanceof ConfigError) {
     line(`bad configuration: ${error.message}`);

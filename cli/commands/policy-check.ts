@@ -77,17 +77,29 @@ async function run(args: string[]): Promise<number> {
   const source = values['domain-xml'];
   if (typeof source !== 'string') throw new UsageError('--domain-xml FILE|- is required');
   const json = values.json === true;
-  const policy = loadHostPolicy(typeof values.policy === 'string' ? values.policy : POLICY_FILE_DEFAULT);
-  const parsed = parseDomainXml(readDomainXml(source));
-  if (!parsed.ok) return refusal(json, parsed.refusal);
-  const facts = await gatherDiskFacts(pathsToInspect(parsed.domain, policy), policy.autoDiskLeases.sharedFileRoots.map((r) => r.path), { stepTimeoutMs: TOOL_IO_TIMEOUT_MS });
-  const decision = decideLeases(policy, parsed.domain, facts);
-  if (!decision.ok) return refusal(json, decision.refusal);
-  const directory = await directoryRefusal(policy, decision);
-  if (directory) return refusal(json, directory);
-  const leases = checkedLeases(decision);
+  const checked = await checkDomainPolicy(readDomainXml(source), typeof values.policy === 'string' ? values.policy : POLICY_FILE_DEFAULT);
+  if (!checked.ok) return refusal(json, checked.refusal);
+  const { decision, leases } = checked;
   process.stdout.write(json ? `${JSON.stringify({ ok: true, vm: decision.vm, leases, unleasedDisks: decision.unleasedDisks }, null, 2)}\n` : `${human(decision, leases)}\n`);
   return ExitStatus.ok;
+}
+
+export type PolicyCheckResult = { readonly ok: true; readonly decision: Decided; readonly leases: readonly CheckedLease[] } | { readonly ok: false; readonly refusal: PolicyRefusal };
+
+/**
+ * What `policy check` decides for a domain's XML under a policy file, without
+ * printing: the libvirt prepare hook asks the same question.
+ */
+export async function checkDomainPolicy(xml: string, policyPath: string): Promise<PolicyCheckResult> {
+  const policy = loadHostPolicy(policyPath);
+  const parsed = parseDomainXml(xml);
+  if (!parsed.ok) return parsed;
+  const facts = await gatherDiskFacts(pathsToInspect(parsed.domain, policy), policy.autoDiskLeases.sharedFileRoots.map((r) => r.path), { stepTimeoutMs: TOOL_IO_TIMEOUT_MS });
+  const decision = decideLeases(policy, parsed.domain, facts);
+  if (!decision.ok) return decision;
+  const directory = await directoryRefusal(policy, decision);
+  if (directory) return { ok: false, refusal: directory };
+  return { ok: true, decision, leases: checkedLeases(decision) };
 }
 
 export const policyCommand: Command = {

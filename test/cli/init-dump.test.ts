@@ -282,7 +282,7 @@ describe('help', () => {
     const overview = vmlease(['--help']);
     expect(overview.status).toBe(0);
     const listed = [...overview.stdout.matchAll(/^ {2}(\S+) {2}/gm)].map((m) => m[1]);
-    expect(listed).toEqual(['init-lockspace', 'init-resource', 'init-lease-directory', 'dump', 'helper', 'register', 'unregister', 'status', 'hosts', 'add-lockspace', 'remove-lockspace', 'supervise', 'policy']);
+    expect(listed).toEqual(['init-lockspace', 'init-resource', 'init-lease-directory', 'dump', 'helper', 'register', 'unregister', 'status', 'hosts', 'add-lockspace', 'remove-lockspace', 'supervise', 'policy', 'install-libvirt', 'uninstall-libvirt', 'libvirt-hook']);
     for (const name of listed) {
       const help = vmlease([name!, '--help']);
       expect(help.status).toBe(0);

@@ -1,0 +1,80 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { vmlease } from '../support/cli.js';
+import { startHelper, type Cluster, type HelperProcess } from '../support/helper-harness.js';
+
+/**
+ * One "host" of the libvirt end-to-end suite: a vmlease helper (its own host
+ * id) and a libvirtd in its own mount namespace with its own state
+ * directories (test/libvirt/setup.sh start), with vmlease's hook and shim
+ * installed for that helper. Two of them on one machine are two hosts
+ * sharing the cluster's lease storage.
+ */
+export const SETUP = fileURLToPath(new URL('./setup.sh', import.meta.url));
+const VIRSH_TIMEOUT_MS = 60_000;
+
+export interface LibvirtHost {
+  readonly helper: HelperProcess;
+  readonly stateDir: string;
+  readonly shim: string;
+  /** libvirt's NAME.pid files, as the helper reads them. */
+  readonly libvirtRunDir: string;
+  virsh(args: readonly string[]): { status: number | null; stdout: string; stderr: string };
+  /** Stops libvirtd alone (running VMs stay) and starts it again on the same state. */
+  restartLibvirtd(): void;
+  stop(): Promise<void>;
+}
+
+/** Packages, the libvirt-qemu user and qemu.conf (idempotent; apt only when something is missing). */
+export function setupMachine(): void {
+  execFileSync('sh', [SETUP, 'install'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 900_000 });
+}
+
+export async function startLibvirtHost(cluster: Cluster, hostId: number, prefix: string): Promise<LibvirtHost> {
+  const stateDir = join(cluster.dir, `libvirt-${hostId}`);
+  mkdirSync(stateDir, { recursive: true });
+  const libvirtRunDir = join(stateDir, 'run', 'qemu');
+  const helper = await startHelper(cluster, hostId, { libvirtRunDir });
+  // The hook must exist before libvirtd starts: libvirtd looks for hooks only at start-up.
+  const installed = vmlease(['install-libvirt', '--prefix', prefix, '--hooks-dir', join(stateDir, 'etc-hooks'), '--run-dir', helper.runDir, '--policy', cluster.policyPath]);
+  if (installed.status !== 0) throw new Error(`install-libvirt failed: ${installed.stderr}`);
+  execFileSync('sh', [SETUP, 'start', stateDir], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000 });
+  const uri = `qemu:///system?socket=${join(stateDir, 'run', 'libvirt-sock')}`;
+  return {
+    helper,
+    stateDir,
+    shim: join(prefix, 'libexec/vmlease/qemu-shim'),
+    libvirtRunDir,
+    virsh(args) {
+      const result = spawnSync('virsh', ['-c', uri, ...args], { encoding: 'utf8', timeout: VIRSH_TIMEOUT_MS });
+      return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    },
+    restartLibvirtd() {
+      execFileSync('sh', [SETUP, 'stop', stateDir], { stdio: 'ignore', timeout: 60_000 });
+      execFileSync('sh', [SETUP, 'start', stateDir], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000 });
+    },
+    async stop() {
+      // Domains first (their supervisors talk to the helper), then libvirtd, then the helper.
+      const running = spawnSync('virsh', ['-c', uri, 'list', '--name'], { encoding: 'utf8', timeout: VIRSH_TIMEOUT_MS }).stdout ?? '';
+      for (const name of running.split('\n').filter(Boolean)) spawnSync('virsh', ['-c', uri, 'destroy', name], { timeout: VIRSH_TIMEOUT_MS });
+      execFileSync('sh', [SETUP, 'stop', stateDir], { stdio: 'ignore', timeout: 60_000 });
+      await helper.stop('SIGTERM');
+    },
+  };
+}
+
+/** uid from /proc/PID/status (real uid), or undefined when the process is gone. */
+export function processUid(pid: number): number | undefined {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'));
+    return line === undefined ? undefined : Number(line.split(/\s+/)[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+export function userId(name: string): number {
+  return Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+}
