@@ -27,6 +27,12 @@ export interface AutoDiskLeases {
   readonly requireForWritableDisks: boolean;
   /** The only places a file disk's identity can be derived from (a local path means nothing on another host). */
   readonly sharedFileRoots: readonly SharedFileRoot[];
+  /**
+   * Accept a lease directory on a local file system (ext4, xfs, tmpfs, ...).
+   * Off by default: such a directory is usually an unmounted mount point, and
+   * lease files there are seen by this host alone. For single-host setups.
+   */
+  readonly allowLocalDirectory: boolean;
 }
 
 /** What the supervisor does when its VM's leases are lost. Only `kill` exists: pausing leaves a writer that can resume. */
@@ -48,7 +54,7 @@ export const POLICY_BYTES_MAX = 1024 * 1024;
 /** Where `vmlease install-libvirt` puts the emulator shim by default. */
 export const EMULATOR_SHIM_DEFAULT = '/usr/local/libexec/vmlease/qemu-shim';
 
-const AUTO_DISK_LEASES_OFF: AutoDiskLeases = { enabled: false, lockspace: '', directory: '', requireForWritableDisks: false, sharedFileRoots: [] };
+const AUTO_DISK_LEASES_OFF: AutoDiskLeases = { enabled: false, lockspace: '', directory: '', requireForWritableDisks: false, sharedFileRoots: [], allowLocalDirectory: false };
 
 const SHARED_ROOT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
 
@@ -82,6 +88,7 @@ function autoDiskLeasesOf(root: JsonObjectReader, leaseRoots: readonly string[])
   const auto = root.object('autoDiskLeases');
   const enabled = auto.boolean('enabled', false);
   const requireForWritableDisks = auto.boolean('requireForWritableDisks', false);
+  const allowLocalDirectory = auto.boolean('allowLocalDirectory', false);
   if (!enabled) {
     if (requireForWritableDisks) auto.fail('requireForWritableDisks', 'needs "enabled": true (disk leases are what it requires)');
     for (const key of ['lockspace', 'directory', 'sharedFileRoots']) auto.raw(key);
@@ -92,7 +99,7 @@ function autoDiskLeasesOf(root: JsonObjectReader, leaseRoots: readonly string[])
   const directory = auto.string('directory', (v) => absolutePathProblem(v) ?? (leaseRoots.some((r) => v.startsWith(`${r}/`)) ? undefined : `${v} is not below a lease root (${leaseRoots.join(', ')})`));
   const sharedFileRoots = sharedFileRootsOf(auto);
   auto.done();
-  return { enabled, lockspace, directory, requireForWritableDisks, sharedFileRoots };
+  return { enabled, lockspace, directory, requireForWritableDisks, sharedFileRoots, allowLocalDirectory };
 }
 
 export function parseHostPolicy(file: string, document: unknown): HostPolicy {

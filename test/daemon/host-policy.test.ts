@@ -29,7 +29,7 @@ describe('parseHostPolicy', () => {
     expect(parseHostPolicy(FILE, { leaseRoots: ['/var/lib/vmlease/leases', '/dev/disk/by-id'] })).toEqual({
       file: FILE,
       leaseRoots: ['/var/lib/vmlease/leases', '/dev/disk/by-id'],
-      autoDiskLeases: { enabled: false, lockspace: '', directory: '', requireForWritableDisks: false, sharedFileRoots: [] },
+      autoDiskLeases: { enabled: false, lockspace: '', directory: '', requireForWritableDisks: false, sharedFileRoots: [], allowLocalDirectory: false },
       onLockFailure: 'kill',
       emulatorShim: EMULATOR_SHIM_DEFAULT,
     });
@@ -83,10 +83,19 @@ describe('parseHostPolicy: auto disk leases, lock failure, emulator shim', () =>
     expect(policy).toEqual({
       file: FILE,
       leaseRoots: ['/var/lib/vmlease/leases', '/dev/vg_leases'],
-      autoDiskLeases: { ...spec, sharedFileRoots: [{ name: 'images', path: '/var/lib/libvirt/images' }] },
+      autoDiskLeases: { ...spec, sharedFileRoots: [{ name: 'images', path: '/var/lib/libvirt/images' }], allowLocalDirectory: false },
       onLockFailure: 'kill',
       emulatorShim: '/opt/vmlease/qemu-shim',
     });
+  });
+
+  it('refuses a lease directory on a local file system unless allowLocalDirectory is true (default false)', () => {
+    expect(parseHostPolicy(FILE, auto(spec)).autoDiskLeases.allowLocalDirectory).toBe(false);
+    expect(parseHostPolicy(FILE, auto({ ...spec, allowLocalDirectory: false })).autoDiskLeases.allowLocalDirectory).toBe(false);
+    expect(parseHostPolicy(FILE, auto({ ...spec, allowLocalDirectory: true })).autoDiskLeases.allowLocalDirectory).toBe(true);
+    expectRefused(auto({ ...spec, allowLocalDirectory: 'yes' }), 'autoDiskLeases.allowLocalDirectory', /^must be true or false, not "yes"$/);
+    // With auto disk leases off the key is accepted and means nothing.
+    expect(parseHostPolicy(FILE, auto({ enabled: false, allowLocalDirectory: true })).autoDiskLeases).toEqual({ enabled: false, lockspace: '', directory: '', requireForWritableDisks: false, sharedFileRoots: [], allowLocalDirectory: false });
   });
 
   it('refuses requireForWritableDisks without enabled, and a directory outside the lease roots', () => {
