@@ -45,9 +45,9 @@ function refusal(json: boolean, found: PolicyRefusal): number {
 /** The auto lease directory must carry its lockspace's marker, as register will require. */
 async function directoryRefusal(policy: HostPolicy, decision: Decided): Promise<PolicyRefusal | undefined> {
   if (!decision.leases.some((l) => l.origin.kind === 'auto-disk')) return undefined;
-  const { directory, lockspace } = policy.autoDiskLeases;
+  const { directory, lockspace, allowLocalDirectory } = policy.autoDiskLeases;
   try {
-    await checkLeaseDirectory(directory, lockspace, { stepTimeoutMs: TOOL_IO_TIMEOUT_MS });
+    await checkLeaseDirectory(directory, lockspace, { stepTimeoutMs: TOOL_IO_TIMEOUT_MS, allowLocalFileSystem: allowLocalDirectory });
     return undefined;
   } catch (error) {
     if (!(error instanceof DiskError) || error.kind !== 'refused') throw error;

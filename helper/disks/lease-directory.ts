@@ -4,6 +4,7 @@ import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { absolutePathProblem } from '../config/index.js';
 import { nameProblem } from '../format/fields.js';
 import { DiskError, DiskErrorCode, errnoCode } from './errors.js';
+import { checkSharedFileSystem } from './file-system-type.js';
 import { ioFailure, linkIntoPlace, removeTemporary, syncDirectory } from './link-into-place.js';
 import { sharedStuckCalls, stepsOf, type Step, type StuckCalls } from './stuck-calls.js';
 
@@ -34,6 +35,12 @@ export interface LeaseDirectoryOptions {
   /** Deadline of each file-system call (the directory may be on a hung NFS server). */
   readonly stepTimeoutMs?: number;
   readonly stuckCalls?: StuckCalls;
+  /**
+   * Accept a directory on a local file system (ext4, xfs, tmpfs, ...; see
+   * file-system-type.ts). Off by default: a local lease directory is seen by
+   * this host alone. Single-host setups and tests turn it on.
+   */
+  readonly allowLocalFileSystem?: boolean;
 }
 
 export interface LeaseDirectory {
@@ -124,12 +131,15 @@ function wrongLockspace(dir: string, markerPath: string, found: string, wanted: 
 
 /**
  * Refuses, with a DiskError naming the directory and why, unless `dir` is a
- * directory (not a symlink) whose marker names `lockspace`.
+ * directory (not a symlink) on a shared file system (or a local one that is
+ * allowed) whose marker names `lockspace`.
  */
 export async function checkLeaseDirectory(dir: string, lockspace: string, options: LeaseDirectoryOptions = {}): Promise<LeaseDirectory> {
   checkNames(dir, lockspace);
   const step = stepOf(options);
   await checkDirectoryItself(dir, step);
+  // Before the marker: a marker on a local file system (written before the mount, or copied) proves nothing.
+  await checkSharedFileSystem(dir, step, options.allowLocalFileSystem === true);
   const markerPath = `${dir}/${LEASE_DIRECTORY_MARKER}`;
   const text = await readMarker(markerPath, step);
   if (text === undefined) {
@@ -156,12 +166,14 @@ export interface InitLeaseDirectoryOutcome {
  * the local directory. The marker appears whole or not at all (written to a
  * temporary file, fsynced, then linked into place, never over an existing
  * marker), so a host checking at the same moment never sees half of it.
- * An existing marker of the same lockspace is accepted as is.
+ * An existing marker of the same lockspace is accepted as is. A directory on
+ * a local file system is refused unless allowed (an unmounted mount point).
  */
 export async function initLeaseDirectory(dir: string, lockspace: string, options: LeaseDirectoryOptions & { readonly randomSuffix?: () => string } = {}): Promise<InitLeaseDirectoryOutcome> {
   checkNames(dir, lockspace);
   const step = stepOf(options);
   await checkDirectoryItself(dir, step);
+  await checkSharedFileSystem(dir, step, options.allowLocalFileSystem === true);
   const markerPath = `${dir}/${LEASE_DIRECTORY_MARKER}`;
   const existing = await readMarker(markerPath, step);
   if (existing !== undefined) return acceptExisting(dir, markerPath, existing, lockspace);

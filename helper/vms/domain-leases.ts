@@ -54,7 +54,7 @@ function checkMatchesRequest(domain: DomainDescription, request: DomainRegistrat
 async function ensureAutoFile(deps: DomainLeasesDeps, policy: HostPolicy, lease: PolicyLease): Promise<AutoLeaseFile> {
   const geometry = deps.lockspaceGeometry(lease.lockspace);
   if (!geometry) refused('LOCKSPACE_UNKNOWN', `lockspace ${JSON.stringify(lease.lockspace)} of the automatic disk leases is not joined on this host`);
-  const file = await deps.ensureAutoLeaseFile({ directory: policy.autoDiskLeases.directory, lockspace: lease.lockspace, resource: lease.resource, hostsMax: geometry.hostsMax, sectorSize: geometry.sectorSize, ioTimeoutMs: geometry.ioTimeoutMs });
+  const file = await deps.ensureAutoLeaseFile({ directory: policy.autoDiskLeases.directory, lockspace: lease.lockspace, resource: lease.resource, hostsMax: geometry.hostsMax, sectorSize: geometry.sectorSize, ioTimeoutMs: geometry.ioTimeoutMs, allowLocalFileSystem: policy.autoDiskLeases.allowLocalDirectory });
   if (file.path !== lease.path) throw new HelperError('AUTO_LEASE_PATH', 'error', `the automatic lease file for ${lease.resource} is ${file.path}, the policy named ${lease.path}`);
   return file;
 }

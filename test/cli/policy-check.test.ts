@@ -53,6 +53,30 @@ describe('vmlease policy check', () => {
     expect(noUuid.stderr).toBe(`vmlease policy check: refused: ${parsed.refusal.message}\n`);
   });
 
+  it('refuses an auto lease directory on a local file system unless the policy allows it', () => {
+    const leases = join(dir.path, 'leases');
+    const disks = join(leases, 'local-disks');
+    const images = join(dir.path, 'images');
+    mkdirSync(disks);
+    mkdirSync(images);
+    writeFileSync(join(images, 'a.img'), Buffer.alloc(4096));
+    expect(vmlease(['init-lease-directory', '--allow-local-fs', `cluster:${disks}`]).status).toBe(0);
+    const autoPolicy = (allowLocalDirectory: boolean) => {
+      const path = join(dir.path, `auto-policy-${allowLocalDirectory}.json`);
+      writeFileSync(path, JSON.stringify({ leaseRoots: [leases], autoDiskLeases: { enabled: true, lockspace: 'cluster', directory: disks, sharedFileRoots: [{ name: 'images', path: images }], allowLocalDirectory } }));
+      return path;
+    };
+    const xml = domain(`<emulator>/usr/local/libexec/vmlease/qemu-shim</emulator><disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/><source file='${join(images, 'a.img')}'/><target dev='vda' bus='virtio'/></disk>`);
+    const refused = vmlease(['policy', 'check', '--policy', autoPolicy(false), '--domain-xml', '-', '--json'], undefined, xml);
+    expect(refused.status).toBe(4);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, refusal: { rule: 'LEASE_DIR_LOCAL_FS', element: 'autoDiskLeases.directory' } });
+    expect(refused.stderr).toMatch(new RegExp(`^vmlease policy check: refused: LEASE_DIR_LOCAL_FS: ${disks}: lease directory is on a local file system `));
+    const allowed = vmlease(['policy', 'check', '--policy', autoPolicy(true), '--domain-xml', '-', '--json'], undefined, xml);
+    expect(allowed.stderr).toBe('');
+    expect(allowed.status).toBe(0);
+    expect(JSON.parse(allowed.stdout)).toMatchObject({ ok: true, leases: [{ lockspace: 'cluster', mode: 'exclusive', exists: false }] });
+  });
+
   it('accepts a domain with no leases when the policy requires none, listing its unleased writable disk', () => {
     const xml = domain(`<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/><source file='${image}'/><target dev='vda' bus='virtio'/></disk>`);
     const result = check(['--domain-xml', '-', '--json'], xml);

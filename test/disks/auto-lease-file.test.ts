@@ -16,12 +16,13 @@ let count = 0;
 async function leaseDirectory(lockspace = 'cluster'): Promise<string> {
   const path = join(dir.path, `leases-${++count}`);
   mkdirSync(path);
-  await initLeaseDirectory(path, lockspace);
+  await initLeaseDirectory(path, lockspace, { allowLocalFileSystem: true });
   return path;
 }
 
 function request(directory: string, resource: string, more: Partial<AutoLeaseFileOptions> = {}): AutoLeaseFileOptions {
-  return { directory, lockspace: 'cluster', resource, hostsMax: 8, sectorSize: 512, ioTimeoutMs: 5000, stepTimeoutMs: 5000, ...more };
+  // The tests run on ext4 or tmpfs: a local file system, refused unless allowed.
+  return { directory, lockspace: 'cluster', resource, hostsMax: 8, sectorSize: 512, ioTimeoutMs: 5000, stepTimeoutMs: 5000, allowLocalFileSystem: true, ...more };
 }
 
 const spec = (resource: string, hostsMax = 8): ResourceSpec => ({ kind: 'resource', lockspaceName: 'cluster', resourceName: resource, hostsMax, sectorSize: 512 });
@@ -95,6 +96,14 @@ describe('ensureAutoLeaseFile', () => {
     expect(await refusal(ensureAutoLeaseFile(request(other, 'disk')))).toMatchObject({ code: 'LEASE_DIR_WRONG_LOCKSPACE' });
     expect(readdirSync(bare)).toEqual([]);
     expect(readdirSync(other)).toEqual([LEASE_DIRECTORY_MARKER]);
+  });
+
+  it('creates nothing in a marked directory on a local file system unless allowed', async () => {
+    const directory = await leaseDirectory();
+    expect(await refusal(ensureAutoLeaseFile(request(directory, 'disk', { allowLocalFileSystem: false })))).toMatchObject({ code: 'LEASE_DIR_LOCAL_FS', kind: 'refused' });
+    const { allowLocalFileSystem: _allowed, ...byDefault } = request(directory, 'disk');
+    expect(await refusal(ensureAutoLeaseFile(byDefault))).toMatchObject({ code: 'LEASE_DIR_LOCAL_FS', kind: 'refused' });
+    expect(readdirSync(directory)).toEqual([LEASE_DIRECTORY_MARKER]);
   });
 
   it('refuses resource names that are not plain file names, and bad host counts', async () => {

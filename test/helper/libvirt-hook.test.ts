@@ -70,13 +70,13 @@ beforeAll(async () => {
   writeFileSync(join(imagesDir, 'shared.img'), Buffer.alloc(1024 * 1024));
   disksDir = join(cluster.leasesDir, 'disks');
   mkdirSync(disksDir);
-  expect(vmlease(['init-lease-directory', `${cluster.lockspace}:${disksDir}`]).status).toBe(0);
+  expect(vmlease(['init-lease-directory', '--allow-local-fs', `${cluster.lockspace}:${disksDir}`]).status).toBe(0);
   prefix = join(cluster.dir, 'prefix');
   writeFileSync(
     cluster.policyPath,
     JSON.stringify({
       leaseRoots: [cluster.leasesDir],
-      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory: disksDir, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }] },
+      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory: disksDir, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }], allowLocalDirectory: true },
       onLockFailure: 'kill',
       emulatorShim: join(prefix, 'libexec/vmlease/qemu-shim'),
     }),

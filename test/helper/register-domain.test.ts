@@ -65,7 +65,7 @@ function writePolicy(directory: string): void {
     cluster.policyPath,
     JSON.stringify({
       leaseRoots: [cluster.leasesDir],
-      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }] },
+      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }], allowLocalDirectory: true },
       onLockFailure: 'kill',
       emulatorShim: SHIM,
     }),
@@ -81,7 +81,7 @@ beforeAll(async () => {
   symlinkSync('web.img', join(imagesDir, 'web-alias.img'));
   disksDir = join(cluster.leasesDir, 'disks');
   mkdirSync(disksDir);
-  expect(vmlease(['init-lease-directory', `${cluster.lockspace}:${disksDir}`]).status).toBe(0);
+  expect(vmlease(['init-lease-directory', '--allow-local-fs', `${cluster.lockspace}:${disksDir}`]).status).toBe(0);
   explicitLease = cluster.resource('web-vm');
   writePolicy(disksDir);
   helper = await startHelper(cluster, 1);

@@ -96,14 +96,14 @@ beforeAll(async () => {
   chmodSync(imagesDir, 0o755);
   disksDir = join(cluster.leasesDir, 'disks');
   mkdirSync(disksDir);
-  expect(vmlease(['init-lease-directory', `${cluster.lockspace}:${disksDir}`]).status).toBe(0);
+  expect(vmlease(['init-lease-directory', '--allow-local-fs', `${cluster.lockspace}:${disksDir}`]).status).toBe(0);
   cluster.resource('vm-one');
   prefix = join(cluster.dir, 'prefix-1');
   writeFileSync(
     cluster.policyPath,
     JSON.stringify({
       leaseRoots: [cluster.leasesDir],
-      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory: disksDir, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }] },
+      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory: disksDir, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }], allowLocalDirectory: true },
       onLockFailure: 'kill',
       emulatorShim: join(prefix, 'libexec/vmlease/qemu-shim'),
     }),
