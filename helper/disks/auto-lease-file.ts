@@ -3,7 +3,7 @@ import { areaErrors, initialiseArea, readAreaAt } from '../areas/index.js';
 import { FormatError, nameProblem, specProblems, type ResourceSpec, type SectorSize } from '../format/index.js';
 import { DirectStorage, StorageError, StorageErrorCode, type OpenOptions } from '../storage/index.js';
 import { DiskError, DiskErrorCode, errnoCode } from './errors.js';
-import { checkLeaseDirectory, LEASE_DIRECTORY_STEP_TIMEOUT_MS_DEFAULT, randomSuffix, type LeaseDirectoryOptions } from './lease-directory.js';
+import { checkLeaseDirectory, checkOnDirectoryDevice, LEASE_DIRECTORY_STEP_TIMEOUT_MS_DEFAULT, randomSuffix, type LeaseDirectoryOptions } from './lease-directory.js';
 import { ioFailure, linkIntoPlace, removeTemporary, syncDirectory, syncFile } from './link-into-place.js';
 import { sharedStuckCalls, stepsOf, type Step } from './stuck-calls.js';
 
@@ -144,7 +144,7 @@ async function initialiseTemporary(temporary: string, spec: ResourceSpec, step: 
 export async function ensureAutoLeaseFile(options: AutoLeaseFileOptions): Promise<AutoLeaseFile> {
   const wanted = checkRequest(options);
   const { directory, ioTimeoutMs } = options;
-  await checkLeaseDirectory(directory, options.lockspace, options);
+  const { device } = await checkLeaseDirectory(directory, options.lockspace, options);
   const step = stepsOf(options.stuckCalls ?? sharedStuckCalls, options.stepTimeoutMs ?? LEASE_DIRECTORY_STEP_TIMEOUT_MS_DEFAULT);
   const path = autoLeaseFilePath(directory, options.resource);
 
@@ -154,6 +154,7 @@ export async function ensureAutoLeaseFile(options: AutoLeaseFileOptions): Promis
   const temporary = `${directory}/${AUTO_LEASE_TEMPORARY_PREFIX}${options.resource}-${(options.randomSuffix ?? randomSuffix)()}`;
   try {
     await initialiseTemporary(temporary, wanted, step, ioTimeoutMs);
+    await checkOnDirectoryDevice(temporary, device, step);
     const outcome = await linkIntoPlace(temporary, path, step);
     await removeTemporary(temporary, step);
     await syncDirectory(directory, step);

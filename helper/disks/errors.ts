@@ -24,6 +24,8 @@ export const DiskErrorCode = {
   dirNotDirectory: 'LEASE_DIR_NOT_DIRECTORY',
   /** The directory is on a local file system (ext4, xfs, tmpfs, ...) and that was not allowed: perhaps an unmounted mount point. */
   localFileSystem: 'LEASE_DIR_LOCAL_FS',
+  /** A new file in the directory landed on another device than the directory was checked on (unmounted meanwhile?); it was not linked into place. */
+  deviceChanged: 'LEASE_DIR_DEVICE_CHANGED',
   /** The directory carries no marker: perhaps an unmounted mount point, never used as a local directory. */
   noMarker: 'LEASE_DIR_NO_MARKER',
   /** The marker is not exactly what init-lease-directory writes (or not a regular file). */
@@ -50,6 +52,7 @@ const KIND_OF: Record<DiskErrorCode, DiskErrorKind> = {
   LEASE_DIR_SYMLINK: 'refused',
   LEASE_DIR_NOT_DIRECTORY: 'refused',
   LEASE_DIR_LOCAL_FS: 'refused',
+  LEASE_DIR_DEVICE_CHANGED: 'refused',
   LEASE_DIR_NO_MARKER: 'refused',
   LEASE_DIR_MARKER_MALFORMED: 'refused',
   LEASE_DIR_WRONG_LOCKSPACE: 'refused',

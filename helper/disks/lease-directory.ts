@@ -46,6 +46,8 @@ export interface LeaseDirectoryOptions {
 export interface LeaseDirectory {
   readonly path: string;
   readonly lockspace: string;
+  /** st_dev of the directory when it was checked: a file created in it later must be on this device. */
+  readonly device: bigint;
 }
 
 /** The marker's exact bytes for `lockspace`. */
@@ -83,17 +85,40 @@ function stepOf(options: LeaseDirectoryOptions): Step {
   return stepsOf(options.stuckCalls ?? sharedStuckCalls, options.stepTimeoutMs ?? LEASE_DIRECTORY_STEP_TIMEOUT_MS_DEFAULT);
 }
 
-/** The directory itself: it exists, is a directory, and is not a symlink (lstat: nothing is followed). */
-async function checkDirectoryItself(dir: string, step: Step): Promise<void> {
+/** The directory itself: it exists, is a directory, and is not a symlink (lstat: nothing is followed). Returns its st_dev. */
+async function checkDirectoryItself(dir: string, step: Step): Promise<bigint> {
   let info;
   try {
-    info = await step(dir, 'lstat', () => lstat(dir));
+    info = await step(dir, 'lstat', () => lstat(dir, { bigint: true }));
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') throw new DiskError(DiskErrorCode.dirMissing, dir, 'lease directory does not exist');
     throw ioFailure(dir, 'lstat of lease directory', error);
   }
   if (info.isSymbolicLink()) throw new DiskError(DiskErrorCode.dirSymlink, dir, 'lease directory is a symbolic link (refused: name the directory itself)');
   if (!info.isDirectory()) throw new DiskError(DiskErrorCode.dirNotDirectory, dir, 'lease directory is not a directory');
+  return info.dev;
+}
+
+/**
+ * Refuses with LEASE_DIR_DEVICE_CHANGED unless `path`, a file just created in
+ * the lease directory, is on `device`, the directory's st_dev when it was
+ * checked. Called before link(2): had the shared file system been unmounted
+ * since the check, the file would be on the local disk under the mount point.
+ */
+export async function checkOnDirectoryDevice(path: string, device: bigint, step: Step): Promise<void> {
+  let info;
+  try {
+    info = await step(path, 'lstat', () => lstat(path, { bigint: true }));
+  } catch (error) {
+    throw ioFailure(path, 'lstat of new file', error);
+  }
+  if (info.dev !== device) {
+    throw new DiskError(
+      DiskErrorCode.deviceChanged,
+      path,
+      `is on device ${info.dev}, but the lease directory was on device ${device} when it was checked (was the shared file system unmounted meanwhile?); it is not linked into place`,
+    );
+  }
 }
 
 function closeQuietly(handle: FileHandle): void {
@@ -137,7 +162,7 @@ function wrongLockspace(dir: string, markerPath: string, found: string, wanted: 
 export async function checkLeaseDirectory(dir: string, lockspace: string, options: LeaseDirectoryOptions = {}): Promise<LeaseDirectory> {
   checkNames(dir, lockspace);
   const step = stepOf(options);
-  await checkDirectoryItself(dir, step);
+  const device = await checkDirectoryItself(dir, step);
   // Before the marker: a marker on a local file system (written before the mount, or copied) proves nothing.
   await checkSharedFileSystem(dir, step, options.allowLocalFileSystem === true);
   const markerPath = `${dir}/${LEASE_DIRECTORY_MARKER}`;
@@ -151,7 +176,7 @@ export async function checkLeaseDirectory(dir: string, lockspace: string, option
   }
   const found = parseMarker(text, markerPath);
   if (found !== lockspace) throw wrongLockspace(dir, markerPath, found, lockspace);
-  return { path: dir, lockspace };
+  return { path: dir, lockspace, device };
 }
 
 export interface InitLeaseDirectoryOutcome {
@@ -172,7 +197,7 @@ export interface InitLeaseDirectoryOutcome {
 export async function initLeaseDirectory(dir: string, lockspace: string, options: LeaseDirectoryOptions & { readonly randomSuffix?: () => string } = {}): Promise<InitLeaseDirectoryOutcome> {
   checkNames(dir, lockspace);
   const step = stepOf(options);
-  await checkDirectoryItself(dir, step);
+  const device = await checkDirectoryItself(dir, step);
   await checkSharedFileSystem(dir, step, options.allowLocalFileSystem === true);
   const markerPath = `${dir}/${LEASE_DIRECTORY_MARKER}`;
   const existing = await readMarker(markerPath, step);
@@ -181,6 +206,7 @@ export async function initLeaseDirectory(dir: string, lockspace: string, options
   const temporary = `${markerPath}.tmp-${(options.randomSuffix ?? randomSuffix)()}`;
   try {
     await writeNewFile(temporary, markerText(lockspace), step);
+    await checkOnDirectoryDevice(temporary, device, step);
     const outcome = await linkIntoPlace(temporary, markerPath, step);
     await removeTemporary(temporary, step);
     await syncDirectory(dir, step);

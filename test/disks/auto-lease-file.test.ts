@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -143,6 +143,24 @@ describe('ensureAutoLeaseFile', () => {
     answer();
     await new Promise((resolve) => setImmediate(resolve));
     expect(await ensureAutoLeaseFile(request(directory, 'disk', { stuckCalls }))).toMatchObject({ created: true });
+  });
+
+  it('does not link a temporary file that landed on another device than the checked directory (LEASE_DIR_DEVICE_CHANGED)', async () => {
+    // The temporary name's parent is a symlink to another file system: the file lands there,
+    // as it would on the local disk after the share was unmounted between check and link.
+    const directory = await leaseDirectory();
+    const elsewhere = mkdtempSync('/dev/shm/vmlease-elsewhere-');
+    try {
+      expect(statSync(elsewhere).dev).not.toBe(statSync(directory).dev);
+      symlinkSync(elsewhere, join(directory, '.tmp-moved-x'));
+      const error = await refusal(ensureAutoLeaseFile(request(directory, 'moved', { randomSuffix: () => 'x/f' })));
+      expect(error).toMatchObject({ code: 'LEASE_DIR_DEVICE_CHANGED', kind: 'refused' });
+      expect(error.message).toMatch(new RegExp(`^${directory}/\\.tmp-moved-x/f: is on device \\d+, but the lease directory was on device \\d+ when it was checked`));
+      expect(readdirSync(directory).sort()).toEqual(['.tmp-moved-x', LEASE_DIRECTORY_MARKER]);
+      expect(readdirSync(elsewhere)).toEqual([]);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 
   it('never removes a temporary name it did not create', async () => {

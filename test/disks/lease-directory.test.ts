@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkLeaseDirectory, DiskError, initLeaseDirectory, LEASE_DIRECTORY_MARKER, localFileSystemName, markerText, parseMarker } from '../../dist/helper/disks/index.js';
@@ -54,7 +54,7 @@ describe('initLeaseDirectory', () => {
     // No temporary file is left behind.
     expect(readdirSync(path)).toEqual([LEASE_DIRECTORY_MARKER]);
     expect(await initLeaseDirectory(path, 'cluster', LOCAL)).toEqual({ markerPath: marker, created: false });
-    expect(await checkLeaseDirectory(path, 'cluster', LOCAL)).toEqual({ path, lockspace: 'cluster' });
+    expect(await checkLeaseDirectory(path, 'cluster', LOCAL)).toEqual({ path, lockspace: 'cluster', device: statSync(path, { bigint: true }).dev });
   });
 
   it('keeps the mode 0644 under a restrictive umask', async () => {
@@ -122,6 +122,26 @@ describe('a lease directory on a local file system', () => {
     expect(localFileSystemName(0xf2f52010n)).toBe('f2fs');
     // NFS, CIFS, SMB2, Ceph, GFS2, OCFS2, FUSE: not local.
     for (const shared of [0x6969, 0xff534d42, 0xfe534d42, 0x00c36400, 0x01161970, 0x7461636f, 0x65735546]) expect(localFileSystemName(shared)).toBeUndefined();
+  });
+});
+
+describe('a new file landing on another device than the checked directory', () => {
+  it('is not linked into place as the marker, and is removed (LEASE_DIR_DEVICE_CHANGED)', async () => {
+    // The temporary name's parent is a symlink to another file system: the file lands there,
+    // as it would on the local disk after the share was unmounted between check and link.
+    const path = freshDir();
+    const elsewhere = mkdtempSync('/dev/shm/vmlease-elsewhere-');
+    try {
+      expect(statSync(elsewhere).dev).not.toBe(statSync(path).dev);
+      symlinkSync(elsewhere, join(path, `${LEASE_DIRECTORY_MARKER}.tmp-x`));
+      const error = await diskError(initLeaseDirectory(path, 'cluster', { ...LOCAL, randomSuffix: () => 'x/f' }));
+      expect(error).toMatchObject({ code: 'LEASE_DIR_DEVICE_CHANGED', kind: 'refused', subject: `${path}/${LEASE_DIRECTORY_MARKER}.tmp-x/f` });
+      expect(error.message).toMatch(/: is on device \d+, but the lease directory was on device \d+ when it was checked \(was the shared file system unmounted meanwhile\?\); it is not linked into place$/);
+      expect(readdirSync(path)).toEqual([`${LEASE_DIRECTORY_MARKER}.tmp-x`]);
+      expect(readdirSync(elsewhere)).toEqual([]);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });
 
