@@ -1,5 +1,4 @@
-import { lstatSync } from 'node:fs';
-import { checkLeaseDirectory, gatherDiskFacts, DiskError } from '../../helper/disks/index.js';
+import { checkLeaseDirectory, gatherDiskFacts, DiskError, leaseFileExists, sharedStuckCalls, stepsOf, type Step } from '../../helper/disks/index.js';
 import { decideLeases, loadHostPolicy, parseDomainXml, pathsToInspect, type HostPolicy, type PolicyDecision, type PolicyRefusal } from '../../policy/index.js';
 import { parseCommandArgs, TOOL_IO_TIMEOUT_MS, type Command } from '../command.js';
 import { readDomainXml } from '../domain-xml-input.js';
@@ -27,15 +26,6 @@ interface CheckedLease {
   readonly exists: boolean | null;
 }
 
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function refusal(json: boolean, found: PolicyRefusal): number {
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, refusal: found }, null, 2)}\n`);
   process.stderr.write(`vmlease policy check: refused: ${found.message}\n`);
@@ -55,8 +45,14 @@ async function directoryRefusal(policy: HostPolicy, decision: Decided): Promise<
   }
 }
 
-function checkedLeases(decision: Decided): CheckedLease[] {
-  return decision.leases.map((l) => ({ lockspace: l.lockspace, resource: l.resource, path: l.path, offset: l.offset, mode: l.mode, reason: l.reason, exists: l.origin.kind === 'auto-disk' ? exists(l.path) : null }));
+/** Each auto lease file's presence, one lstat at a time with its deadline: a hung lease directory fails the check (exit 5), it never hangs it. */
+async function checkedLeases(decision: Decided, step: Step): Promise<CheckedLease[]> {
+  const checked: CheckedLease[] = [];
+  for (const l of decision.leases) {
+    const exists = l.origin.kind === 'auto-disk' ? await leaseFileExists(l.path, step) : null;
+    checked.push({ lockspace: l.lockspace, resource: l.resource, path: l.path, offset: l.offset, mode: l.mode, reason: l.reason, exists });
+  }
+  return checked;
 }
 
 function human(decision: Decided, leases: readonly CheckedLease[]): string {
@@ -88,7 +84,11 @@ export type PolicyCheckResult = { readonly ok: true; readonly decision: Decided;
 
 /**
  * What `policy check` decides for a domain's XML under a policy file, without
- * printing: the libvirt prepare hook asks the same question.
+ * printing: the libvirt prepare hook asks the same question. Every call on
+ * the disks, the lease directory and the lease files has a deadline
+ * (libvirtd waits for the hook without one). Throws DiskError when the lease
+ * directory or a lease file cannot be checked (a storage error: a call failed
+ * or did not answer in time).
  */
 export async function checkDomainPolicy(xml: string, policyPath: string): Promise<PolicyCheckResult> {
   const policy = loadHostPolicy(policyPath);
@@ -99,7 +99,7 @@ export async function checkDomainPolicy(xml: string, policyPath: string): Promis
   if (!decision.ok) return decision;
   const directory = await directoryRefusal(policy, decision);
   if (directory) return { ok: false, refusal: directory };
-  return { ok: true, decision, leases: checkedLeases(decision) };
+  return { ok: true, decision, leases: await checkedLeases(decision, stepsOf(sharedStuckCalls, TOOL_IO_TIMEOUT_MS)) };
 }
 
 export const policyCommand: Command = {
@@ -116,6 +116,16 @@ get no lease (allowed when the policy does not require one) are listed.
 Nothing is written and no helper is needed. Each file-system call has a
 ${TOOL_IO_TIMEOUT_MS / 1000} s deadline.
 
+A disk path that cannot be inspected (it does not exist, a call on it fails,
+or it does not answer within the deadline) gets no disk identity, so no
+automatic lease: the reason is shown in the refusal when the policy requires
+leases for writable disks (exit 4), else in the list of disks without a
+lease (not an error in itself). The lease directory and the automatic
+lease files are different: a refused directory (missing, no marker, on a local file system,
+...) exits 4, and a call on the directory or on a lease file that fails
+otherwise (a lease file that does not exist yet is fine) or does not answer
+in time is a storage error naming the path (exit 5).
+
 A refusal prints one line naming the rule, the element and why
 (docs/policy.md lists the rules) and exits 4.
 
@@ -125,6 +135,8 @@ A refusal prints one line naming the rule, the element and why
                   or {ok: false, refusal: {rule, element, message}}
 
 Exit status: 0 accepted, 1 error (e.g. a bad policy file), 2 usage, 4 refused,
-5 storage error (a disk path did not answer in time).`,
+5 storage error (the lease directory or a lease file could not be checked:
+a call failed or did not answer in time, or too many earlier calls still
+hang).`,
   run,
 };

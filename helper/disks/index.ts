@@ -5,5 +5,6 @@ export * from './facts-fs.js';
 export * from './file-system-type.js';
 export * from './gather-facts.js';
 export * from './lease-directory.js';
+export * from './lease-file-presence.js';
 export * from './link-into-place.js';
 export * from './stuck-calls.js';

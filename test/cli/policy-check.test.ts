@@ -75,6 +75,12 @@ describe('vmlease policy check', () => {
     expect(allowed.stderr).toBe('');
     expect(allowed.status).toBe(0);
     expect(JSON.parse(allowed.stdout)).toMatchObject({ ok: true, leases: [{ lockspace: 'cluster', mode: 'exclusive', exists: false }] });
+    const leasePath = (JSON.parse(allowed.stdout) as { leases: { path: string }[] }).leases[0]!.path;
+    expect(vmlease(['policy', 'check', '--policy', autoPolicy(true), '--domain-xml', '-'], undefined, xml).stdout).toContain(`${leasePath}:0 (created at register)`);
+    writeFileSync(leasePath, '');
+    const existing = vmlease(['policy', 'check', '--policy', autoPolicy(true), '--domain-xml', '-', '--json'], undefined, xml);
+    expect(existing.status).toBe(0);
+    expect(JSON.parse(existing.stdout)).toMatchObject({ ok: true, leases: [{ path: leasePath, exists: true }] });
   });
 
   it('accepts a domain with no leases when the policy requires none, listing its unleased writable disk', () => {
