@@ -7,7 +7,7 @@
  * recorded when it becomes the supervisor.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vmlease, type CliResult } from '../support/cli.js';
@@ -105,6 +105,15 @@ describe('vmlease libvirt-hook', () => {
     const refused = hook('/nonexistent/run', 'web', 'prepare', 'begin', domainXml({ uuid: VM_A, name: 'web', cache: 'writeback' }));
     expect(refused.status).toBe(4);
     expect(refused.stderr).toMatch(/^vmlease: refused by policy: POLICY_PAGE_CACHE: <disk target='vda'> is writable and leased but its cache mode writeback uses the host page cache/);
+  });
+
+  it('prepare begin refuses a lease directory on a local file system when the policy does not allow it (exit 4)', () => {
+    const strict = join(cluster.dir, 'policy-local-refused.json');
+    const policy = JSON.parse(readFileSync(cluster.policyPath, 'utf8')) as { autoDiskLeases: Record<string, unknown> };
+    writeFileSync(strict, JSON.stringify({ ...policy, autoDiskLeases: { ...policy.autoDiskLeases, allowLocalDirectory: false } }));
+    const refused = vmlease(['libvirt-hook', '--run-dir', '/nonexistent/run', '--policy', strict, '--qemu-conf', qemuConf, '--', 'web', 'prepare', 'begin', '-'], undefined, domainXml({ uuid: VM_A, name: 'web' }));
+    expect(refused.status).toBe(4);
+    expect(refused.stderr).toMatch(new RegExp(`^vmlease: refused by policy: LEASE_DIR_LOCAL_FS: ${disksDir}: lease directory is on a local file system `));
   });
 
   it('start begin registers the VM under its libvirt domain with the DAC label\'s uid/gid and acquires its disk lease', () => {
