@@ -60,12 +60,12 @@ function writeDomain(name: string, xml: string): string {
   return path;
 }
 
-function writePolicy(directory: string): void {
+function writePolicy(directory: string, allowLocalDirectory = true): void {
   writeFileSync(
     cluster.policyPath,
     JSON.stringify({
       leaseRoots: [cluster.leasesDir],
-      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }], allowLocalDirectory: true },
+      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }], allowLocalDirectory },
       onLockFailure: 'kill',
       emulatorShim: SHIM,
     }),
@@ -178,6 +178,27 @@ describe('register --domain-xml', () => {
       expect(registered.status).toBe(4);
       expect(registered.stderr).toMatch(new RegExp(`^vmlease register: LEASE_DIR_NO_MARKER: ${unmarked}`));
       expect(readdirSync(unmarked)).toEqual([]);
+    } finally {
+      await other.stop('SIGTERM');
+      writePolicy(disksDir);
+    }
+  });
+
+  it('refuses, exit 4, a marked lease directory on a local file system when the policy does not allow it', async () => {
+    const local = join(cluster.leasesDir, 'local-marked');
+    mkdirSync(local);
+    expect(vmlease(['init-lease-directory', '--allow-local-fs', `${cluster.lockspace}:${local}`]).status).toBe(0);
+    writePolicy(local, false);
+    const other = await startHelper(cluster, 2);
+    try {
+      const xml = writeDomain('local', domainXml({ uuid: VM_B, name: 'local', disk: join(imagesDir, 'web.img'), lease: false }));
+      const checked = policyCheck(xml);
+      expect(checked.status).toBe(4);
+      expect(checked.stderr).toMatch(/^vmlease policy check: refused: LEASE_DIR_LOCAL_FS: /);
+      const registered = other.cli(['register', '--vm', VM_B, '--uid', String(VM_UID), '--domain-xml', xml]);
+      expect(registered.status).toBe(4);
+      expect(registered.stderr).toMatch(new RegExp(`^vmlease register: LEASE_DIR_LOCAL_FS: ${local}: lease directory is on a local file system `));
+      expect(readdirSync(local)).toEqual(['.vmlease-lease-directory']);
     } finally {
       await other.stop('SIGTERM');
       writePolicy(disksDir);
