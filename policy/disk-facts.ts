@@ -29,9 +29,21 @@ export type PathFacts =
   /** A directory, socket, FIFO, character device... never a disk image. */
   | { readonly kind: 'other'; readonly resolvedPath: string; readonly what: string };
 
+/** What is at a lease root on this host (policy `leaseRoots`). */
+export interface LeaseRootFacts {
+  /** realpath() of the root on this host; undefined when nothing is there (ENOENT). */
+  readonly resolvedPath?: string;
+  /** rdev ("major:minor") of each block device directly in the resolved root (symlinks followed, not recursive). */
+  readonly blockDevices: readonly string[];
+  /** Set when the root could not be looked at (a deadline, an I/O error, too many entries): what is in it is unknown. */
+  readonly unknown?: string;
+}
+
 export interface DiskFacts {
   /** Facts for each path the policy asked about (pathsToInspect), keyed by the path as written. */
   readonly paths: ReadonlyMap<string, PathFacts>;
   /** Each shared file root's path (as in the policy), resolved on this host; undefined when it cannot be resolved. */
   readonly sharedRoots: ReadonlyMap<string, string | undefined>;
+  /** Each lease root (as in the policy): where it resolves and which block devices it holds. */
+  readonly leaseRoots: ReadonlyMap<string, LeaseRootFacts>;
 }

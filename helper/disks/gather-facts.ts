@@ -1,4 +1,4 @@
-import type { DiskFacts, PathFacts } from '../../policy/disk-facts.js';
+import type { DiskFacts, LeaseRootFacts, PathFacts } from '../../policy/disk-facts.js';
 import { deviceNumber } from '../storage/index.js';
 import { absentAsUndefined, blockIdentities, type SysfsAccess } from './block-identities.js';
 import { DiskError, DiskErrorCode, errnoCode } from './errors.js';
@@ -26,7 +26,17 @@ export interface GatherOptions {
   readonly stuckCalls?: StuckCalls;
 }
 
+/** The roots gathering looks at besides the paths: shared file roots and lease roots, as the host policy writes them. */
+export interface RootsToGather {
+  readonly shared: readonly string[];
+  readonly lease: readonly string[];
+}
+
 export const SYSFS_ROOT_DEFAULT = '/sys';
+/** Entries of one lease root looked at; a root with more is reported as unknown rather than half-read. */
+export const LEASE_ROOT_ENTRIES_MAX = 16384;
+/** Block devices and symlinks of one lease root stat()ed for their device number; more is reported as unknown. */
+export const LEASE_ROOT_DEVICES_MAX = 256;
 /** Paths plus shared roots per call: a domain with more disks than this is refused, not gathered slowly. */
 export const GATHER_PATHS_MAX = 512;
 
@@ -76,6 +86,39 @@ class Gatherer {
     }
   }
 
+  /** Where a lease root resolves and the block devices directly in it (each symlink followed), each call with its deadline. */
+  async leaseRoot(root: string): Promise<LeaseRootFacts> {
+    let resolvedPath: string;
+    let entries: readonly { name: string; isBlockDevice(): boolean; isSymbolicLink(): boolean }[];
+    try {
+      resolvedPath = await this.step(root, 'realpath', () => this.fs.realpath(root));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return { blockDevices: [] };
+      return { blockDevices: [], unknown: `it cannot be resolved: ${problem(error)}` };
+    }
+    try {
+      entries = await this.step(resolvedPath, 'readdir', () => this.fs.readdir(resolvedPath));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return { resolvedPath, blockDevices: [] };
+      return { resolvedPath, blockDevices: [], unknown: `its entries cannot be listed: ${problem(error)}` };
+    }
+    if (entries.length > LEASE_ROOT_ENTRIES_MAX) return { resolvedPath, blockDevices: [], unknown: `it has ${entries.length} entries, more than the ${LEASE_ROOT_ENTRIES_MAX} looked at` };
+    const candidates = entries.filter((e) => e.isBlockDevice() || e.isSymbolicLink()).map((e) => `${resolvedPath === '/' ? '' : resolvedPath}/${e.name}`);
+    if (candidates.length > LEASE_ROOT_DEVICES_MAX) return { resolvedPath, blockDevices: [], unknown: `it has ${candidates.length} device nodes and symlinks, more than the ${LEASE_ROOT_DEVICES_MAX} looked at` };
+    const blockDevices = new Set<string>();
+    for (const entry of candidates) {
+      try {
+        const info = await this.step(entry, 'stat', () => this.fs.stat(entry));
+        if (info.isBlockDevice()) blockDevices.add(deviceNumber(info.rdev));
+      } catch (error) {
+        // A symlink to nothing leads to no device.
+        if (errnoCode(error) === 'ENOENT') continue;
+        return { resolvedPath, blockDevices: [], unknown: `${entry} cannot be inspected: ${problem(error)}` };
+      }
+    }
+    return { resolvedPath, blockDevices: [...blockDevices].sort() };
+  }
+
   async rootPath(path: string): Promise<string | undefined> {
     try {
       return await this.step(path, 'realpath', () => this.fs.realpath(path));
@@ -86,13 +129,18 @@ class Gatherer {
   }
 }
 
-/** A failed or unanswered step makes the path missing, except a refusal to start calls at all. */
-function missing(error: unknown): PathFacts {
+/** Why a step failed, as one clause; a refusal to start calls at all is thrown on. */
+function problem(error: unknown): string {
   if (error instanceof DiskError && error.code === DiskErrorCode.stuck) throw error;
-  if (error instanceof DiskError) return { kind: 'missing', reason: error.reason };
+  if (error instanceof DiskError) return error.reason;
   const code = errnoCode(error);
   const message = (error as Error).message;
-  return { kind: 'missing', reason: code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message };
+  return code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message;
+}
+
+/** A failed or unanswered step makes the path missing, except a refusal to start calls at all. */
+function missing(error: unknown): PathFacts {
+  return { kind: 'missing', reason: problem(error) };
 }
 
 function whatItIs(info: FactsStats): string {
@@ -104,18 +152,22 @@ function whatItIs(info: FactsStats): string {
 }
 
 /**
- * Facts for each of `paths` and the resolved location of each shared root.
- * Rejects only with DISK_CALLS_STUCK (too many calls already hang) or when
- * given more than GATHER_PATHS_MAX paths; every other failure is a fact.
+ * Facts for each of `paths`, the resolved location of each shared root, and
+ * what each lease root resolves to and holds. Rejects only with
+ * DISK_CALLS_STUCK (too many calls already hang) or when given more than
+ * GATHER_PATHS_MAX paths and roots; every other failure is a fact.
  */
-export async function gatherDiskFacts(paths: readonly string[], sharedRootPaths: readonly string[], options: GatherOptions): Promise<DiskFacts> {
-  if (paths.length + sharedRootPaths.length > GATHER_PATHS_MAX) {
-    throw new DiskError(DiskErrorCode.tooManyPaths, `${paths.length} paths and ${sharedRootPaths.length} shared roots`, `at most ${GATHER_PATHS_MAX} in all are looked at`);
+export async function gatherDiskFacts(paths: readonly string[], roots: RootsToGather, options: GatherOptions): Promise<DiskFacts> {
+  const sharedRootPaths = roots.shared;
+  if (paths.length + sharedRootPaths.length + roots.lease.length > GATHER_PATHS_MAX) {
+    throw new DiskError(DiskErrorCode.tooManyPaths, `${paths.length} paths, ${sharedRootPaths.length} shared roots and ${roots.lease.length} lease roots`, `at most ${GATHER_PATHS_MAX} in all are looked at`);
   }
   const gatherer = new Gatherer(options);
   const facts = new Map<string, PathFacts>();
   for (const path of paths) if (!facts.has(path)) facts.set(path, await gatherer.pathFacts(path));
   const sharedRoots = new Map<string, string | undefined>();
   for (const root of sharedRootPaths) if (!sharedRoots.has(root)) sharedRoots.set(root, await gatherer.rootPath(root));
-  return { paths: facts, sharedRoots };
+  const leaseRoots = new Map<string, LeaseRootFacts>();
+  for (const root of roots.lease) if (!leaseRoots.has(root)) leaseRoots.set(root, await gatherer.leaseRoot(root));
+  return { paths: facts, sharedRoots, leaseRoots };
 }

@@ -9,6 +9,7 @@ import { workDir } from '../support/tmp.js';
 const dir = workDir('disks-facts');
 afterAll(() => dir.remove());
 
+const NO_ROOTS = { shared: [], lease: [] } as const;
 const VG = 'aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF';
 const LV = 'Zy8xW6vU4tS2rQ0pO8nM6lK4jI2hG0fE';
 
@@ -25,6 +26,7 @@ function fakeDevices(devices: Record<string, [number, number]>): FactsFs {
     lstat: (path) => (known(path) ? Promise.resolve(known(path)!) : nodeFactsFs.lstat(path)),
     stat: (path) => (known(path) ? Promise.resolve(known(path)!) : nodeFactsFs.stat(path)),
     realpath: (path) => (known(path) ? Promise.resolve(path) : nodeFactsFs.realpath(path)),
+    readdir: nodeFactsFs.readdir,
     readText: nodeFactsFs.readText,
   };
 }
@@ -74,7 +76,7 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
   };
 
   it('names each device by every stable name sysfs gives, best first', async () => {
-    const facts = await gatherDiskFacts(Object.keys(devices), [], { stepTimeoutMs: 5000, sysfsRoot, fs: fakeDevices(devices), stuckCalls: new StuckCalls(4) });
+    const facts = await gatherDiskFacts(Object.keys(devices), NO_ROOTS, { stepTimeoutMs: 5000, sysfsRoot, fs: fakeDevices(devices), stuckCalls: new StuckCalls(4) });
     const identities = Object.fromEntries([...facts.paths].map(([path, f]) => [path, f.kind === 'block' ? f.identities : f]));
     const wwn = { kind: 'wwn', value: 'naa.600508b1001c4d5e6f7a8b9c0d1e2f30' };
     const serial = { kind: 'serial', value: '3600508b1001c' };
@@ -104,13 +106,41 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
   });
 });
 
+describe('gatherDiskFacts: lease roots', () => {
+  it('resolves each lease root and lists the block devices in it, symlinks followed', async () => {
+    const root = join(dir.path, 'vg_leases');
+    mkdirSync(root);
+    symlinkSync('../dm-4', join(root, 'cluster'));
+    symlinkSync('../dm-7', join(root, 'app'));
+    symlinkSync(join(dir.path, 'nowhere'), join(root, 'dangling'));
+    writeFileSync(join(root, 'notes.txt'), '');
+    symlinkSync(root, join(dir.path, 'vg_leases-link'));
+    // The symlinks' targets do not exist here; the fake answers stat for the names gathering looks at.
+    const fs = fakeDevices({ [join(root, 'cluster')]: [253, 4], [join(root, 'app')]: [253, 7] });
+    const facts = await gatherDiskFacts([], { shared: [], lease: [join(dir.path, 'vg_leases-link'), join(dir.path, 'no-such-root')] }, { stepTimeoutMs: 5000, fs, stuckCalls: new StuckCalls(4) });
+    expect(Object.fromEntries(facts.leaseRoots)).toStrictEqual({
+      [join(dir.path, 'vg_leases-link')]: { resolvedPath: realpathSync(root), blockDevices: ['253:4', '253:7'] },
+      [join(dir.path, 'no-such-root')]: { blockDevices: [] },
+    });
+  });
+
+  it('reports a lease root it cannot look into as unknown, not as empty', async () => {
+    const root = join(dir.path, 'eio-root');
+    mkdirSync(root);
+    const eio = Object.assign(new Error(`EIO: i/o error, scandir '${root}'`), { code: 'EIO' });
+    const fs: FactsFs = { ...nodeFactsFs, readdir: () => Promise.reject(eio) };
+    const facts = await gatherDiskFacts([], { shared: [], lease: [root] }, { stepTimeoutMs: 5000, fs, stuckCalls: new StuckCalls(4) });
+    expect(facts.leaseRoots.get(root)).toStrictEqual({ resolvedPath: realpathSync(root), blockDevices: [], unknown: `its entries cannot be listed: EIO: i/o error, scandir '${root}'` });
+  });
+});
+
 describe('gatherDiskFacts on this host', () => {
   it('gives a loop device identical facts through its /dev name and through a symlink', async () => {
     const loop = attachLoopDevice(join(dir.path, 'loop-backing.img'), 1024 * 1024, 512);
     try {
       const link = join(dir.path, 'loop-link');
       symlinkSync(loop.path, link);
-      const facts = await gatherDiskFacts([loop.path, link], [], { stepTimeoutMs: 5000 });
+      const facts = await gatherDiskFacts([loop.path, link], NO_ROOTS, { stepTimeoutMs: 5000 });
       const expected = { kind: 'block', resolvedPath: loop.path, rdev: loop.device, identities: [{ kind: 'loop', backingFile: realpathSync(loop.backingFile) }] };
       expect(facts.paths.get(loop.path)).toEqual(expected);
       expect(facts.paths.get(link)).toEqual(expected);
@@ -130,7 +160,7 @@ describe('gatherDiskFacts on this host', () => {
     const info = statSync(file, { bigint: true });
     const facts = await gatherDiskFacts(
       [file, viaLink, join(dir.path, 'files'), '/dev/null', join(dir.path, 'fifo'), join(dir.path, 'absent.img'), join(dir.path, 'dangling'), 'relative/disk.img', file],
-      [join(dir.path, 'files-link'), join(dir.path, 'no-root')],
+      { shared: [join(dir.path, 'files-link'), join(dir.path, 'no-root')], lease: [] },
       { stepTimeoutMs: 5000 },
     );
     const fileFacts = { kind: 'file', resolvedPath: realpathSync(file), device: info.dev.toString(), inode: info.ino.toString() };
@@ -149,7 +179,7 @@ describe('gatherDiskFacts on this host', () => {
 
   it('refuses more paths than one gathering looks at', async () => {
     const paths = Array.from({ length: 513 }, (_, i) => `/dev/disk${i}`);
-    await expect(gatherDiskFacts(paths, [], { stepTimeoutMs: 1000 })).rejects.toMatchObject({ code: 'DISK_TOO_MANY_PATHS', kind: 'refused' });
+    await expect(gatherDiskFacts(paths, NO_ROOTS, { stepTimeoutMs: 1000 })).rejects.toMatchObject({ code: 'DISK_TOO_MANY_PATHS', kind: 'refused' });
   });
 });
 
@@ -186,6 +216,7 @@ describe('gatherDiskFacts with a hung mount', () => {
         lstat: (path) => hang('lstat', path, () => nodeFactsFs.lstat(path)),
         stat: (path) => hang('stat', path, () => nodeFactsFs.stat(path)),
         realpath: (path) => hang('realpath', path, () => nodeFactsFs.realpath(path)),
+        readdir: (path) => hang('readdir', path, () => nodeFactsFs.readdir(path)),
         readText: nodeFactsFs.readText,
       },
       release: () => waiting.splice(0).forEach((answer) => answer()),
@@ -200,7 +231,7 @@ describe('gatherDiskFacts with a hung mount', () => {
     const options = { stepTimeoutMs: 50, fs: hung.fs, stuckCalls };
 
     const started = Date.now();
-    const first = await gatherDiskFacts(['/hung/a.img', file], ['/hung/root'], options);
+    const first = await gatherDiskFacts(['/hung/a.img', file], { shared: ['/hung/root'], lease: [] }, options);
     expect(Date.now() - started).toBeLessThan(2000);
     expect(first.paths.get('/hung/a.img')).toEqual({ kind: 'missing', reason: 'lstat /hung/a.img did not answer within 50 ms (it may still complete)' });
     expect(first.paths.get(file)).toMatchObject({ kind: 'file', resolvedPath: file });
@@ -209,20 +240,20 @@ describe('gatherDiskFacts with a hung mount', () => {
     expect(stuckCalls.outstanding).toBe(2);
 
     const callsBefore = hung.calls.length;
-    await expect(gatherDiskFacts([file], [], options)).rejects.toMatchObject({ code: 'DISK_CALLS_STUCK', kind: 'storage' });
+    await expect(gatherDiskFacts([file], NO_ROOTS, options)).rejects.toMatchObject({ code: 'DISK_CALLS_STUCK', kind: 'storage' });
     expect(hung.calls.length).toBe(callsBefore);
 
     hung.release();
     await new Promise((resolve) => setImmediate(resolve));
     expect(stuckCalls.outstanding).toBe(0);
-    const after = await gatherDiskFacts([file], [], options);
+    const after = await gatherDiskFacts([file], NO_ROOTS, options);
     expect(after.paths.get(file)).toMatchObject({ kind: 'file', resolvedPath: file });
   });
 
   it('stops a gathering midway when its own hung calls reach the cap', async () => {
     const hung = hungFs();
     const stuckCalls = new StuckCalls(1);
-    await expect(gatherDiskFacts(['/hung/a.img', '/hung/b.img'], [], { stepTimeoutMs: 30, fs: hung.fs, stuckCalls })).rejects.toMatchObject({
+    await expect(gatherDiskFacts(['/hung/a.img', '/hung/b.img'], NO_ROOTS, { stepTimeoutMs: 30, fs: hung.fs, stuckCalls })).rejects.toMatchObject({
       code: 'DISK_CALLS_STUCK',
       message: '/hung/b.img: lstat /hung/b.img not started: 1 earlier file-system calls are past their deadline and still unanswered (a hung mount?)',
     });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ADMIN_LEASES_MAX } from '../../dist/protocol/admin-messages.js';
 import { decideLeases, pathsToInspect, type DiskFacts, type DomainDescription, type HostPolicy, type PolicyDecision } from '../../dist/policy/index.js';
-import { domainOf, expectRefusal, factsOf, file, fixture, hostPolicy, LV_UUID, SHIM, VG_UUID } from './support.js';
+import { domainOf, expectRefusal, factsOf, file, fixture, hostPolicy, LEASE_ROOTS, LV_UUID, SHIM, VG_UUID } from './support.js';
 
 const POLICY = hostPolicy();
 const UUID = '8f2c6a3e-51b7-4c1d-9e0a-2b7d4f6c8a10';
@@ -127,6 +127,31 @@ describe('decideLeases refusals', () => {
     const resolved = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img'));
     const facts = factsOf({ '/srv/nfs/vms/x.img': file('/var/lib/vmlease/leases/disks/disk-1.lease') });
     expectRefusal(refused(decide(resolved, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img" (resolved on this host to "/var/lib/vmlease/leases/disks/disk-1.lease") in lease root /var/lib/vmlease/leases: qemu must never open lease storage');
+  });
+
+  it('refuses a disk that is a block device a lease root holds, whatever name leads to it', () => {
+    const lockspace = { kind: 'block', resolvedPath: '/dev/dm-4', rdev: '253:4', identities: [{ kind: 'lvm', vgUuid: VG_UUID, lvUuid: LV_UUID }] } as const;
+    const roots = { ...LEASE_ROOTS, '/dev/vg_leases': { resolvedPath: '/dev/vg_leases', blockDevices: ['253:4', '253:9'] } };
+    for (const path of ['/dev/mapper/vg_leases-cluster', '/dev/dm-4']) {
+      const xml = domainXml(`<disk type='block' device='disk'><driver cache='none'/><source dev='${path}'/><target dev='vda'/></disk>`);
+      expectRefusal(refused(decide(xml, factsOf({ [path]: lockspace }, undefined, roots))), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", `has source "${path}", block device 253:4, which lease root /dev/vg_leases holds: qemu must never open lease storage`);
+    }
+  });
+
+  it('refuses a disk below a lease root as resolved on this host (the root a symlink)', () => {
+    const roots = { ...LEASE_ROOTS, '/var/lib/vmlease/leases': { resolvedPath: '/data/leases', blockDevices: [] } };
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img', "<driver cache='none'/>"));
+    const facts = factsOf({ '/srv/nfs/vms/x.img': file('/data/leases/disks/disk-1.lease') }, undefined, roots);
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img" (resolved on this host to "/data/leases/disks/disk-1.lease") in lease root /var/lib/vmlease/leases (which resolves on this host to /data/leases): qemu must never open lease storage');
+  });
+
+  it('refuses a disk when a lease root could not be looked at', () => {
+    const roots = { ...LEASE_ROOTS, '/dev/vg_leases': { resolvedPath: '/dev/vg_leases', blockDevices: [], unknown: 'its entries cannot be listed: readdir /dev/vg_leases did not answer within 10000 ms' } };
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img', "<driver cache='none'/>"));
+    const facts = factsOf({ '/srv/nfs/vms/x.img': file('/srv/nfs/vms/x.img') }, undefined, roots);
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'cannot be checked against lease root /dev/vg_leases: its entries cannot be listed: readdir /dev/vg_leases did not answer within 10000 ms');
+    const { '/dev/vg_leases': _dropped, ...notGathered } = LEASE_ROOTS;
+    expectRefusal(refused(decide(xml, factsOf({ '/srv/nfs/vms/x.img': file('/srv/nfs/vms/x.img') }, undefined, notGathered))), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'cannot be checked against lease root /dev/vg_leases: no facts were gathered for the root');
   });
 
   it('refuses a leased writable disk that uses the host page cache', () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
-import { parseHostPolicy, parseDomainXml, type DiskFacts, type DomainDescription, type HostPolicy, type PathFacts, type PolicyRefusal } from '../../dist/policy/index.js';
+import { parseHostPolicy, parseDomainXml, type DiskFacts, type DomainDescription, type HostPolicy, type LeaseRootFacts, type PathFacts, type PolicyRefusal } from '../../dist/policy/index.js';
 
 export const SHIM = '/usr/local/libexec/vmlease/qemu-shim';
 
@@ -47,8 +47,18 @@ export function expectRefusal(refusal: PolicyRefusal, rule: string, element: str
 /** The shares are mounted where the policy says on this host unless a test says otherwise. */
 export const SHARED_ROOTS: Readonly<Record<string, string | undefined>> = { '/srv/nfs/vms': '/srv/nfs/vms', '/srv/nfs/iso': '/srv/nfs/iso' };
 
-export function factsOf(paths: Record<string, PathFacts>, sharedRoots: Readonly<Record<string, string | undefined>> = SHARED_ROOTS): DiskFacts {
-  return { paths: new Map(Object.entries(paths)), sharedRoots: new Map(Object.entries(sharedRoots)) };
+/** The lease roots are where the policy says, and hold no block device, unless a test says otherwise. */
+export const LEASE_ROOTS: Readonly<Record<string, LeaseRootFacts>> = {
+  '/var/lib/vmlease/leases': { resolvedPath: '/var/lib/vmlease/leases', blockDevices: [] },
+  '/dev/vg_leases': { resolvedPath: '/dev/vg_leases', blockDevices: [] },
+};
+
+export function factsOf(
+  paths: Record<string, PathFacts>,
+  sharedRoots: Readonly<Record<string, string | undefined>> = SHARED_ROOTS,
+  leaseRoots: Readonly<Record<string, LeaseRootFacts>> = LEASE_ROOTS,
+): DiskFacts {
+  return { paths: new Map(Object.entries(paths)), sharedRoots: new Map(Object.entries(sharedRoots)), leaseRoots: new Map(Object.entries(leaseRoots)) };
 }
 
 let inode = 1000;
