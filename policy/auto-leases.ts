@@ -1,6 +1,6 @@
 import type { DiskFacts } from './disk-facts.js';
 import { diskIdentity } from './disk-identity.js';
-import { diskLabel, isWritable, type DomainDisk } from './domain-disk.js';
+import { diskLabel, isWritable, sourcePath, type DomainDisk } from './domain-disk.js';
 import type { AutoDiskLeases } from './host-policy.js';
 import type { PolicyLease, UnleasedDisk } from './policy-lease.js';
 import { PolicyRule, refuse, shown } from './refusal.js';
@@ -50,9 +50,20 @@ function leaseFor(identity: string, group: readonly DomainDisk[], auto: AutoDisk
   };
 }
 
+/** The file (device:inode) or block device (rdev) on this host a disk's source is, whatever name led to it. */
+function objectOf(disk: DomainDisk, facts: DiskFacts): string | undefined {
+  const path = sourcePath(disk);
+  const found = path === undefined ? undefined : facts.paths.get(path);
+  if (found?.kind === 'file') return `file ${found.device}:${found.inode}`;
+  if (found?.kind === 'block') return `block device ${found.rdev}`;
+  return undefined;
+}
+
 /** DISKS must come sorted by target: the result, and which refusal comes first, then do not depend on the XML's order. */
 export function autoLeases(disks: readonly DomainDisk[], auto: AutoDiskLeases, facts: DiskFacts): AutoLeaseSet {
   const groups = new Map<string, DomainDisk[]>();
+  /** Identity of each file or device already seen: one object named by two identities (a bind mount) is still one disk. */
+  const objects = new Map<string, string>();
   const unleased: UnleasedDisk[] = [];
   for (const disk of disks.filter(isWritable)) {
     if (!auto.enabled) {
@@ -66,7 +77,10 @@ export function autoLeases(disks: readonly DomainDisk[], auto: AutoDiskLeases, f
       continue;
     }
     checkCache(disk);
-    groups.set(found.identity, [...(groups.get(found.identity) ?? []), disk]);
+    const object = objectOf(disk, facts);
+    const identity = (object === undefined ? undefined : objects.get(object)) ?? found.identity;
+    if (object !== undefined) objects.set(object, identity);
+    groups.set(identity, [...(groups.get(identity) ?? []), disk]);
   }
   return { leases: [...groups].map(([identity, group]) => leaseFor(identity, group, auto)), unleased };
 }

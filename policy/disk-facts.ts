@@ -22,8 +22,8 @@ export type BlockIdentity =
 export type PathFacts =
   /** lstat/stat failed or did not answer before its deadline. */
   | { readonly kind: 'missing'; readonly reason: string }
-  /** A regular file; resolvedPath is realpath() on this host. */
-  | { readonly kind: 'file'; readonly resolvedPath: string; readonly device: string; readonly inode: string }
+  /** A regular file; resolvedPath is realpath() on this host, links its hard link count (st_nlink). */
+  | { readonly kind: 'file'; readonly resolvedPath: string; readonly device: string; readonly inode: string; readonly links: number }
   /** A block device; `identities` lists every stable name found, best first (empty: none). */
   | { readonly kind: 'block'; readonly resolvedPath: string; readonly rdev: string; readonly identities: readonly BlockIdentity[] }
   /** A directory, socket, FIFO, character device... never a disk image. */

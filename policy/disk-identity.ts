@@ -26,6 +26,8 @@ function pathIdentity(path: string, auto: AutoDiskLeases, facts: DiskFacts): Ide
     case 'other':
       return unidentified(`${shown(path)} is a ${found.what}, not a disk image`);
     case 'file':
+      // Each name of a hard-linked file would be an identity of its own, each with its own lease.
+      if (found.links !== 1) return unidentified(`${shown(path)} has ${found.links} hard links: each of its names would get a lease of its own`);
       return fileIdentity(path, found.resolvedPath, roots, facts);
     case 'block':
       return blockIdentity(found.resolvedPath, found.identities, (backing) => backingFileIdentity(backing, roots, facts));

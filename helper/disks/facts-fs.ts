@@ -10,6 +10,7 @@ export interface FactsStats {
   readonly dev: bigint;
   readonly ino: bigint;
   readonly rdev: bigint;
+  readonly nlink: bigint;
   isFile(): boolean;
   isBlockDevice(): boolean;
   isCharacterDevice(): boolean;

@@ -75,7 +75,7 @@ class Gatherer {
     }
     try {
       const resolvedPath = await this.step(path, 'realpath', () => this.fs.realpath(path));
-      if (info.isFile()) return { kind: 'file', resolvedPath, device: info.dev.toString(10), inode: info.ino.toString(10) };
+      if (info.isFile()) return { kind: 'file', resolvedPath, device: info.dev.toString(10), inode: info.ino.toString(10), links: Number(info.nlink) };
       if (info.isBlockDevice()) {
         const rdev = deviceNumber(info.rdev);
         return { kind: 'block', resolvedPath, rdev, identities: await blockIdentities(this.sysfs, this.sysfsRoot, rdev) };

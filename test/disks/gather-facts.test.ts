@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatherDiskFacts, nodeFactsFs, StuckCalls, type FactsFs, type FactsStats } from '../../dist/helper/disks/index.js';
@@ -16,7 +16,7 @@ const LV = 'Zy8xW6vU4tS2rQ0pO8nM6lK4jI2hG0fE';
 /** A block device node's stat for the fake tree (Linux dev_t with major < 4096, minor < 256). */
 function blockStats(major: number, minor: number): FactsStats {
   const no = (): boolean => false;
-  return { dev: 5n, ino: 1n, rdev: BigInt((major << 8) | minor), isFile: no, isBlockDevice: () => true, isCharacterDevice: no, isDirectory: no, isSymbolicLink: no, isFIFO: no, isSocket: no };
+  return { dev: 5n, ino: 1n, nlink: 1n, rdev: BigInt((major << 8) | minor), isFile: no, isBlockDevice: () => true, isCharacterDevice: no, isDirectory: no, isSymbolicLink: no, isFIFO: no, isSocket: no };
 }
 
 /** Answers stat for the fake /dev names in `devices`; sysfs reads and everything else go to the real file system. */
@@ -157,16 +157,19 @@ describe('gatherDiskFacts on this host', () => {
     symlinkSync(join(dir.path, 'nowhere'), join(dir.path, 'dangling'));
     execFileSync('mkfifo', [join(dir.path, 'fifo')]);
     const viaLink = join(dir.path, 'files-link/disk.qcow2');
+    writeFileSync(join(dir.path, 'files/linked.img'), '');
+    linkSync(join(dir.path, 'files/linked.img'), join(dir.path, 'files/linked-too.img'));
     const info = statSync(file, { bigint: true });
     const facts = await gatherDiskFacts(
-      [file, viaLink, join(dir.path, 'files'), '/dev/null', join(dir.path, 'fifo'), join(dir.path, 'absent.img'), join(dir.path, 'dangling'), 'relative/disk.img', file],
+      [file, viaLink, join(dir.path, 'files/linked-too.img'), join(dir.path, 'files'), '/dev/null', join(dir.path, 'fifo'), join(dir.path, 'absent.img'), join(dir.path, 'dangling'), 'relative/disk.img', file],
       { shared: [join(dir.path, 'files-link'), join(dir.path, 'no-root')], lease: [] },
       { stepTimeoutMs: 5000 },
     );
-    const fileFacts = { kind: 'file', resolvedPath: realpathSync(file), device: info.dev.toString(), inode: info.ino.toString() };
+    const fileFacts = { kind: 'file', resolvedPath: realpathSync(file), device: info.dev.toString(), inode: info.ino.toString(), links: 1 };
     expect(Object.fromEntries(facts.paths)).toEqual({
       [file]: fileFacts,
       [viaLink]: fileFacts,
+      [join(dir.path, 'files/linked-too.img')]: { kind: 'file', resolvedPath: realpathSync(join(dir.path, 'files/linked-too.img')), device: info.dev.toString(), inode: statSync(join(dir.path, 'files/linked.img')).ino.toString(), links: 2 },
       [join(dir.path, 'files')]: { kind: 'other', resolvedPath: realpathSync(join(dir.path, 'files')), what: 'directory' },
       '/dev/null': { kind: 'other', resolvedPath: '/dev/null', what: 'character device' },
       [join(dir.path, 'fifo')]: { kind: 'other', resolvedPath: realpathSync(join(dir.path, 'fifo')), what: 'fifo' },

@@ -34,6 +34,10 @@ describe('file disk identities', () => {
     expect(identityOfPath(ROOT_IMAGE, file('/mnt/filer-3/vms/web-01/root.qcow2'), { ...SHARED_ROOTS, '/srv/nfs/vms': '/mnt/filer-3/vms' })).toEqual(expected);
   });
 
+  it('are refused for a file with hard links: each of its names would be an identity of its own', () => {
+    expect(identityOfPath(ROOT_IMAGE, file(ROOT_IMAGE, { links: 2 }))).toEqual({ ok: false, reason: `"${ROOT_IMAGE}" has 2 hard links: each of its names would get a lease of its own` });
+  });
+
   it('are refused for a symlink leaving the share', () => {
     expect(identityOfPath('/srv/nfs/vms/web-01/root.qcow2', file('/var/lib/libvirt/images/root.qcow2'))).toEqual({
       ok: false,

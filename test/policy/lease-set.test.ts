@@ -129,6 +129,20 @@ describe('decideLeases refusals', () => {
     expectRefusal(refused(decide(resolved, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img" (resolved on this host to "/var/lib/vmlease/leases/disks/disk-1.lease") in lease root /var/lib/vmlease/leases: qemu must never open lease storage');
   });
 
+  it('refuses one file named twice through names that resolve apart (a bind mount), by its device and inode', () => {
+    const image = { device: '0:52', inode: '4242' };
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/a/x.img') + fileDisk('vdb', '/srv/nfs/vms/b/x.img'));
+    const facts = factsOf({ '/srv/nfs/vms/a/x.img': file('/srv/nfs/vms/a/x.img', image), '/srv/nfs/vms/b/x.img': file('/srv/nfs/vms/b/x.img', image) });
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_DUPLICATE', "<disk target='vdb'>", 'is the same disk as vda (identity "file:vmstore/a/x.img"), and not every one of its disks is <shareable/>');
+  });
+
+  it('leaves a hard-linked writable file without a lease, and refuses it when leases are required', () => {
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/a.img'));
+    const facts = factsOf({ '/srv/nfs/vms/a.img': file('/srv/nfs/vms/a.img', { links: 2 }) });
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_UNLEASED', "<disk target='vda'>", 'is writable but gets no lease: "/srv/nfs/vms/a.img" has 2 hard links: each of its names would get a lease of its own');
+    expect(accepted(decide(xml, facts, hostPolicy({ requireForWritableDisks: false }))).unleasedDisks).toEqual([{ target: 'vda', reason: '"/srv/nfs/vms/a.img" has 2 hard links: each of its names would get a lease of its own' }]);
+  });
+
   it('refuses a disk that is a block device a lease root holds, whatever name leads to it', () => {
     const lockspace = { kind: 'block', resolvedPath: '/dev/dm-4', rdev: '253:4', identities: [{ kind: 'lvm', vgUuid: VG_UUID, lvUuid: LV_UUID }] } as const;
     const roots = { ...LEASE_ROOTS, '/dev/vg_leases': { resolvedPath: '/dev/vg_leases', blockDevices: ['253:4', '253:9'] } };

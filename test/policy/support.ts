@@ -63,9 +63,9 @@ export function factsOf(
 
 let inode = 1000;
 /** A regular file that is its own path on this host, on the NFS device unless said otherwise. */
-export function file(resolvedPath: string, identity: { device?: string; inode?: string } = {}): PathFacts {
+export function file(resolvedPath: string, identity: { device?: string; inode?: string; links?: number } = {}): PathFacts {
   inode += 1;
-  return { kind: 'file', resolvedPath, device: identity.device ?? '0:52', inode: identity.inode ?? String(inode) };
+  return { kind: 'file', resolvedPath, device: identity.device ?? '0:52', inode: identity.inode ?? String(inode), links: identity.links ?? 1 };
 }
 
 export const VG_UUID = 'Xk3pQ9vL2mN8rT5wY7zA1bC4dE6fG0hJ';
