@@ -29,6 +29,16 @@ export type PathFacts =
   /** A directory, socket, FIFO, character device... never a disk image. */
   | { readonly kind: 'other'; readonly resolvedPath: string; readonly what: string };
 
+/** What is at a shared file root on this host (policy `autoDiskLeases.sharedFileRoots`). */
+export interface SharedRootFacts {
+  /** realpath() of the root on this host; undefined when nothing is there (ENOENT) or it is unknown. */
+  readonly resolvedPath?: string;
+  /** st_dev of the resolved root, as PathFacts' `device`: a file on another device is on a file system mounted inside the share. */
+  readonly device?: string;
+  /** Set when the root could not be looked at (a deadline, an I/O error). */
+  readonly unknown?: string;
+}
+
 /** What is at a lease root on this host (policy `leaseRoots`). */
 export interface LeaseRootFacts {
   /** realpath() of the root on this host; undefined when nothing is there (ENOENT). */
@@ -42,8 +52,8 @@ export interface LeaseRootFacts {
 export interface DiskFacts {
   /** Facts for each path the policy asked about (pathsToInspect), keyed by the path as written. */
   readonly paths: ReadonlyMap<string, PathFacts>;
-  /** Each shared file root's path (as in the policy), resolved on this host; undefined when it cannot be resolved. */
-  readonly sharedRoots: ReadonlyMap<string, string | undefined>;
+  /** Each shared file root (by its path as in the policy): where it resolves on this host and on which device. */
+  readonly sharedRoots: ReadonlyMap<string, SharedRootFacts>;
   /** Each lease root (as in the policy): where it resolves and which block devices it holds. */
   readonly leaseRoots: ReadonlyMap<string, LeaseRootFacts>;
 }

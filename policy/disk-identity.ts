@@ -28,7 +28,7 @@ function pathIdentity(path: string, auto: AutoDiskLeases, facts: DiskFacts): Ide
     case 'file':
       // Each name of a hard-linked file would be an identity of its own, each with its own lease.
       if (found.links !== 1) return unidentified(`${shown(path)} has ${found.links} hard links: each of its names would get a lease of its own`);
-      return fileIdentity(path, found.resolvedPath, roots, facts);
+      return fileIdentity(path, found.resolvedPath, found.device, roots, facts);
     case 'block':
       return blockIdentity(found.resolvedPath, found.identities, (backing) => backingFileIdentity(backing, roots, facts));
   }

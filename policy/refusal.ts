@@ -33,6 +33,8 @@ export const PolicyRule = {
   diskInLeaseRoot: 'POLICY_DISK_IN_LEASE_ROOT',
   /** What the policy must know about a disk or a root could not be found out on this host (a deadline, an I/O error): it cannot decide safely. */
   diskFacts: 'POLICY_DISK_FACTS',
+  /** Two shared file roots resolve on this host to one directory, or one inside the other. */
+  sharedRoots: 'POLICY_SHARED_ROOTS',
   /** Two disks of one domain are the same disk and not all of them <shareable/>. */
   diskDuplicate: 'POLICY_DISK_DUPLICATE',
   /** A writable disk that gets no lease while requireForWritableDisks is on. */

@@ -1,4 +1,4 @@
-import type { DiskFacts, LeaseRootFacts, PathFacts } from '../../policy/disk-facts.js';
+import type { DiskFacts, LeaseRootFacts, PathFacts, SharedRootFacts } from '../../policy/disk-facts.js';
 import { deviceNumber } from '../storage/index.js';
 import { absentAsUndefined, blockIdentities, type SysfsAccess } from './block-identities.js';
 import { DiskError, DiskErrorCode, errnoCode } from './errors.js';
@@ -119,12 +119,20 @@ class Gatherer {
     return { resolvedPath, blockDevices: [...blockDevices].sort() };
   }
 
-  async rootPath(path: string): Promise<string | undefined> {
+  /** Where a shared root resolves, and its device (st_dev). */
+  async sharedRoot(path: string): Promise<SharedRootFacts> {
+    let resolvedPath: string;
     try {
-      return await this.step(path, 'realpath', () => this.fs.realpath(path));
+      resolvedPath = await this.step(path, 'realpath', () => this.fs.realpath(path));
     } catch (error) {
-      if (error instanceof DiskError && error.code === DiskErrorCode.stuck) throw error;
-      return undefined;
+      if (errnoCode(error) === 'ENOENT') return {};
+      return { unknown: `it cannot be resolved: ${problem(error)}` };
+    }
+    try {
+      const info = await this.step(resolvedPath, 'stat', () => this.fs.stat(resolvedPath));
+      return { resolvedPath, device: info.dev.toString(10) };
+    } catch (error) {
+      return { resolvedPath, unknown: `it cannot be inspected: ${problem(error)}` };
     }
   }
 }
@@ -165,8 +173,8 @@ export async function gatherDiskFacts(paths: readonly string[], roots: RootsToGa
   const gatherer = new Gatherer(options);
   const facts = new Map<string, PathFacts>();
   for (const path of paths) if (!facts.has(path)) facts.set(path, await gatherer.pathFacts(path));
-  const sharedRoots = new Map<string, string | undefined>();
-  for (const root of sharedRootPaths) if (!sharedRoots.has(root)) sharedRoots.set(root, await gatherer.rootPath(root));
+  const sharedRoots = new Map<string, SharedRootFacts>();
+  for (const root of sharedRootPaths) if (!sharedRoots.has(root)) sharedRoots.set(root, await gatherer.sharedRoot(root));
   const leaseRoots = new Map<string, LeaseRootFacts>();
   for (const root of roots.lease) if (!leaseRoots.has(root)) leaseRoots.set(root, await gatherer.leaseRoot(root));
   return { paths: facts, sharedRoots, leaseRoots };

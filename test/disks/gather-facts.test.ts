@@ -177,7 +177,10 @@ describe('gatherDiskFacts on this host', () => {
       [join(dir.path, 'dangling')]: { kind: 'missing', reason: 'a symbolic link to nothing (stat: ENOENT)' },
       'relative/disk.img': { kind: 'missing', reason: "not an absolute path (it would be resolved against the helper's working directory)" },
     });
-    expect(Object.fromEntries(facts.sharedRoots)).toStrictEqual({ [join(dir.path, 'files-link')]: realpathSync(join(dir.path, 'files')), [join(dir.path, 'no-root')]: undefined });
+    expect(Object.fromEntries(facts.sharedRoots)).toStrictEqual({
+      [join(dir.path, 'files-link')]: { resolvedPath: realpathSync(join(dir.path, 'files')), device: statSync(join(dir.path, 'files'), { bigint: true }).dev.toString() },
+      [join(dir.path, 'no-root')]: {},
+    });
   });
 
   it('refuses more paths than one gathering looks at', async () => {
@@ -239,7 +242,7 @@ describe('gatherDiskFacts with a hung mount', () => {
     expect(first.paths.get('/hung/a.img')).toEqual({ kind: 'missing', reason: 'lstat /hung/a.img did not answer within 50 ms (it may still complete)' });
     expect(first.paths.get(file)).toMatchObject({ kind: 'file', resolvedPath: file });
     // The shared root's realpath hung too: two calls are now stuck, the cap.
-    expect(Object.fromEntries(first.sharedRoots)).toStrictEqual({ '/hung/root': undefined });
+    expect(Object.fromEntries(first.sharedRoots)).toStrictEqual({ '/hung/root': { unknown: 'it cannot be resolved: realpath /hung/root did not answer within 50 ms (it may still complete)' } });
     expect(stuckCalls.outstanding).toBe(2);
 
     const callsBefore = hung.calls.length;

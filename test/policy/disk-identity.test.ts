@@ -38,6 +38,13 @@ describe('file disk identities', () => {
     expect(identityOfPath(ROOT_IMAGE, file(ROOT_IMAGE, { links: 2 }))).toEqual({ ok: false, reason: `"${ROOT_IMAGE}" has 2 hard links: each of its names would get a lease of its own` });
   });
 
+  it('are refused for a file on another file system than its shared root (one mounted inside the share on this host)', () => {
+    expect(identityOfPath(ROOT_IMAGE, file(ROOT_IMAGE, { device: '8:3' }))).toEqual({
+      ok: false,
+      reason: "it lies on device 8:3, not on shared file root vmstore's device 0:52: a file system mounted inside the share is local to this host",
+    });
+  });
+
   it('are refused for a symlink leaving the share', () => {
     expect(identityOfPath('/srv/nfs/vms/web-01/root.qcow2', file('/var/lib/libvirt/images/root.qcow2'))).toEqual({
       ok: false,

@@ -129,6 +129,14 @@ describe('decideLeases refusals', () => {
     expectRefusal(refused(decide(resolved, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img" (resolved on this host to "/var/lib/vmlease/leases/disks/disk-1.lease") in lease root /var/lib/vmlease/leases: qemu must never open lease storage');
   });
 
+  it('refuses shared roots that resolve on this host to one directory or one inside the other', () => {
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/iso/x.img'));
+    const nested = factsOf({ '/srv/nfs/iso/x.img': file('/srv/nfs/vms/iso/x.img') }, { '/srv/nfs/vms': '/srv/nfs/vms', '/srv/nfs/iso': '/srv/nfs/vms/iso' });
+    expectRefusal(refused(decide(xml, nested)), 'POLICY_SHARED_ROOTS', 'sharedFileRoots iso', '(/srv/nfs/iso) resolves on this host to "/srv/nfs/vms/iso", inside shared file root vmstore (/srv/nfs/vms, resolved to "/srv/nfs/vms"): a file there would have two identities');
+    const same = factsOf({ '/srv/nfs/iso/x.img': file('/mnt/share/x.img') }, { '/srv/nfs/vms': '/mnt/share', '/srv/nfs/iso': '/mnt/share' });
+    expectRefusal(refused(decide(xml, same)), 'POLICY_SHARED_ROOTS', 'sharedFileRoots vmstore', '(/srv/nfs/vms) resolves on this host to "/mnt/share", the same directory as shared file root iso (/srv/nfs/iso, resolved to "/mnt/share"): a file there would have two identities');
+  });
+
   it('refuses one file named twice through names that resolve apart (a bind mount), by its device and inode', () => {
     const image = { device: '0:52', inode: '4242' };
     const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/a/x.img') + fileDisk('vdb', '/srv/nfs/vms/b/x.img'));

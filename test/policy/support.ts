@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
-import { parseHostPolicy, parseDomainXml, type DiskFacts, type DomainDescription, type HostPolicy, type LeaseRootFacts, type PathFacts, type PolicyRefusal } from '../../dist/policy/index.js';
+import { parseHostPolicy, parseDomainXml, type DiskFacts, type DomainDescription, type HostPolicy, type LeaseRootFacts, type PathFacts, type SharedRootFacts, type PolicyRefusal } from '../../dist/policy/index.js';
 
 export const SHIM = '/usr/local/libexec/vmlease/qemu-shim';
 
@@ -53,12 +53,18 @@ export const LEASE_ROOTS: Readonly<Record<string, LeaseRootFacts>> = {
   '/dev/vg_leases': { resolvedPath: '/dev/vg_leases', blockDevices: [] },
 };
 
+/** The device shared roots (and, by default, files in them: see file()) are on. */
+export const SHARE_DEVICE = '0:52';
+
+/** A shared root given as a path is resolved there and on SHARE_DEVICE; undefined: it cannot be resolved. */
 export function factsOf(
   paths: Record<string, PathFacts>,
-  sharedRoots: Readonly<Record<string, string | undefined>> = SHARED_ROOTS,
+  sharedRoots: Readonly<Record<string, string | undefined | SharedRootFacts>> = SHARED_ROOTS,
   leaseRoots: Readonly<Record<string, LeaseRootFacts>> = LEASE_ROOTS,
 ): DiskFacts {
-  return { paths: new Map(Object.entries(paths)), sharedRoots: new Map(Object.entries(sharedRoots)), leaseRoots: new Map(Object.entries(leaseRoots)) };
+  const rootFacts = (at: string | undefined | SharedRootFacts): SharedRootFacts => (at === undefined ? {} : typeof at === 'string' ? { resolvedPath: at, device: SHARE_DEVICE } : at);
+  const shared = Object.entries(sharedRoots).map(([root, at]): [string, SharedRootFacts] => [root, rootFacts(at)]);
+  return { paths: new Map(Object.entries(paths)), sharedRoots: new Map(shared), leaseRoots: new Map(Object.entries(leaseRoots)) };
 }
 
 let inode = 1000;
