@@ -72,6 +72,8 @@ export function autoLeases(disks: readonly DomainDisk[], auto: AutoDiskLeases, f
     }
     const found = diskIdentity(disk, auto, facts);
     if (!found.ok) {
+      // A deadline or an I/O error is not "this disk has no identity": leaving it unleased would let a second writer in.
+      if (found.undetermined === true) refuse(PolicyRule.diskFacts, diskLabel(disk.target), `is writable and its identity could not be determined: ${found.reason}`);
       if (auto.requireForWritableDisks) refuse(PolicyRule.diskUnleased, diskLabel(disk.target), `is writable but gets no lease: ${found.reason}`);
       unleased.push({ target: disk.target, reason: found.reason });
       continue;

@@ -20,8 +20,10 @@ export type BlockIdentity =
   | { readonly kind: 'partition'; readonly of: BlockIdentity; readonly number: number };
 
 export type PathFacts =
-  /** lstat/stat failed or did not answer before its deadline. */
+  /** Nothing is there (ENOENT, ENOTDIR, a symlink to nothing): a structural fact. */
   | { readonly kind: 'missing'; readonly reason: string }
+  /** What is there could not be found out: a call did not answer before its deadline, an I/O error, a sysfs read that failed. */
+  | { readonly kind: 'unknown'; readonly reason: string }
   /** A regular file; resolvedPath is realpath() on this host, links its hard link count (st_nlink). */
   | { readonly kind: 'file'; readonly resolvedPath: string; readonly device: string; readonly inode: string; readonly links: number }
   /** A block device; `identities` lists every stable name found, best first (empty: none). */

@@ -25,6 +25,7 @@ export function checkDiskPlacement(disk: DomainDisk, leaseRoots: readonly string
   const written = posix.normalize(path);
   const writtenIn = leaseRoots.find((root) => below(written, root));
   if (writtenIn !== undefined) refuse(PolicyRule.diskInLeaseRoot, label, `has source ${shown(path)} in lease root ${writtenIn}: qemu must never open lease storage`);
+  if (found?.kind === 'unknown') refuse(PolicyRule.diskFacts, label, `has source ${shown(path)}, which could not be inspected on this host, so it cannot be kept out of the lease roots: ${found.reason}`);
   for (const root of leaseRoots) {
     const rootFacts = facts.leaseRoots.get(root);
     if (rootFacts === undefined) refuse(PolicyRule.diskFacts, label, `cannot be checked against lease root ${root}: no facts were gathered for the root`);

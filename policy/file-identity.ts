@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import type { DiskFacts } from './disk-facts.js';
 import type { SharedFileRoot } from './host-policy.js';
-import { identified, unidentified, type IdentityResult } from './identity-result.js';
+import { identified, undetermined, unidentified, type IdentityResult } from './identity-result.js';
 import { PolicyRule, refuse, shown } from './refusal.js';
 
 /**
@@ -22,13 +22,14 @@ function below(path: string, directory: string): string | undefined {
 
 function identityIn(root: SharedFileRoot, facts: DiskFacts, resolvedPath: string, device: string | undefined): IdentityResult {
   const rootFacts = facts.sharedRoots.get(root.path);
-  if (rootFacts?.unknown !== undefined) return unidentified(`shared file root ${root.name} (${root.path}) cannot be looked at on this host: ${rootFacts.unknown}`);
-  const resolvedRoot = rootFacts?.resolvedPath;
+  if (rootFacts === undefined) return undetermined(`no facts were gathered for shared file root ${root.name} (${root.path})`);
+  if (rootFacts.unknown !== undefined) return undetermined(`shared file root ${root.name} (${root.path}) could not be looked at on this host: ${rootFacts.unknown}`);
+  const resolvedRoot = rootFacts.resolvedPath;
   if (resolvedRoot === undefined) return unidentified(`shared file root ${root.name} (${root.path}) cannot be resolved on this host`);
   const relative = below(resolvedPath, resolvedRoot);
   if (relative === undefined) return unidentified(`it resolves to ${shown(resolvedPath)}, outside shared file root ${root.name} (${resolvedRoot})`);
-  if (device !== undefined && device !== rootFacts?.device) {
-    return unidentified(`it lies on device ${device}, not on shared file root ${root.name}'s device ${rootFacts?.device ?? '(unknown)'}: a file system mounted inside the share is local to this host`);
+  if (device !== undefined && device !== rootFacts.device) {
+    return unidentified(`it lies on device ${device}, not on shared file root ${root.name}'s device ${rootFacts.device ?? '(unknown)'}: a file system mounted inside the share is local to this host`);
   }
   return identified(`file:${root.name}/${relative}`);
 }

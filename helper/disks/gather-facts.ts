@@ -66,9 +66,12 @@ class Gatherer {
     try {
       info = await this.step(path, 'lstat', () => this.fs.lstat(path));
       if (info.isSymbolicLink()) {
-        info = await this.step(path, 'stat', () => this.fs.stat(path)).catch((error: unknown) => {
-          throw errnoCode(error) === 'ENOENT' ? new Error('a symbolic link to nothing (stat: ENOENT)') : error;
-        });
+        try {
+          info = await this.step(path, 'stat', () => this.fs.stat(path));
+        } catch (error) {
+          if (errnoCode(error) === 'ENOENT') return { kind: 'missing', reason: 'a symbolic link to nothing (stat: ENOENT)' };
+          throw error;
+        }
       }
     } catch (error) {
       return missing(error);
@@ -146,9 +149,16 @@ function problem(error: unknown): string {
   return code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message;
 }
 
-/** A failed or unanswered step makes the path missing, except a refusal to start calls at all. */
+/**
+ * A failed step: `missing` when nothing is there (ENOENT, ENOTDIR), `unknown`
+ * for everything else (a deadline, EIO, a sysfs read that failed), which the
+ * policy does not take for "no identity". A refusal to start calls at all is
+ * thrown on.
+ */
 function missing(error: unknown): PathFacts {
-  return { kind: 'missing', reason: problem(error) };
+  const reason = problem(error);
+  const code = errnoCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR' ? { kind: 'missing', reason } : { kind: 'unknown', reason };
 }
 
 function whatItIs(info: FactsStats): string {

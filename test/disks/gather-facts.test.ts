@@ -99,7 +99,7 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
       // The backing file is deleted: its old name may belong to another file by now.
       '/dev/loop10': [],
       // Cut off at 4096 bytes it could name another file: no facts rather than wrong ones.
-      '/dev/loop11': { kind: 'missing', reason: `${sysfsRoot}/dev/block/7:11/loop/backing_file is longer than 4096 bytes` },
+      '/dev/loop11': { kind: 'unknown', reason: `${sysfsRoot}/dev/block/7:11/loop/backing_file is longer than 4096 bytes` },
       '/dev/unknown': [],
     });
     expect(facts.paths.get('/dev/sdb')).toEqual({ kind: 'block', resolvedPath: '/dev/sdb', rdev: '8:16', identities: [wwn, serial] });
@@ -183,6 +183,16 @@ describe('gatherDiskFacts on this host', () => {
     });
   });
 
+  it('tells a path that is not there (missing) from one that could not be looked at (unknown)', async () => {
+    const eio = (path: string): Error => Object.assign(new Error(`EIO: i/o error, lstat '${path}'`), { code: 'EIO' });
+    const fs: FactsFs = { ...nodeFactsFs, lstat: (path) => (path.endsWith('/eio.img') ? Promise.reject(eio(path)) : nodeFactsFs.lstat(path)) };
+    const facts = await gatherDiskFacts([join(dir.path, 'eio.img'), join(dir.path, 'absent-too.img')], NO_ROOTS, { stepTimeoutMs: 5000, fs, stuckCalls: new StuckCalls(4) });
+    expect(Object.fromEntries(facts.paths)).toStrictEqual({
+      [join(dir.path, 'eio.img')]: { kind: 'unknown', reason: `EIO: i/o error, lstat '${join(dir.path, 'eio.img')}'` },
+      [join(dir.path, 'absent-too.img')]: { kind: 'missing', reason: `ENOENT: no such file or directory, lstat '${join(dir.path, 'absent-too.img')}'` },
+    });
+  });
+
   it('refuses more paths than one gathering looks at', async () => {
     const paths = Array.from({ length: 513 }, (_, i) => `/dev/disk${i}`);
     await expect(gatherDiskFacts(paths, NO_ROOTS, { stepTimeoutMs: 1000 })).rejects.toMatchObject({ code: 'DISK_TOO_MANY_PATHS', kind: 'refused' });
@@ -239,7 +249,7 @@ describe('gatherDiskFacts with a hung mount', () => {
     const started = Date.now();
     const first = await gatherDiskFacts(['/hung/a.img', file], { shared: ['/hung/root'], lease: [] }, options);
     expect(Date.now() - started).toBeLessThan(2000);
-    expect(first.paths.get('/hung/a.img')).toEqual({ kind: 'missing', reason: 'lstat /hung/a.img did not answer within 50 ms (it may still complete)' });
+    expect(first.paths.get('/hung/a.img')).toEqual({ kind: 'unknown', reason: 'lstat /hung/a.img did not answer within 50 ms (it may still complete)' });
     expect(first.paths.get(file)).toMatchObject({ kind: 'file', resolvedPath: file });
     // The shared root's realpath hung too: two calls are now stuck, the cap.
     expect(Object.fromEntries(first.sharedRoots)).toStrictEqual({ '/hung/root': { unknown: 'it cannot be resolved: realpath /hung/root did not answer within 50 ms (it may still complete)' } });

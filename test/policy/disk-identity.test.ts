@@ -69,10 +69,14 @@ describe('file disk identities', () => {
     expect(identityOfPath(ROOT_IMAGE, file(ROOT_IMAGE), { '/srv/nfs/vms': undefined })).toEqual({ ok: false, reason: 'shared file root vmstore (/srv/nfs/vms) cannot be resolved on this host' });
   });
 
-  it('are refused when the path cannot be inspected or is not a disk image', () => {
-    expect(identityOfPath(ROOT_IMAGE, { kind: 'missing', reason: 'ENOENT: no such file or directory' })).toEqual({ ok: false, reason: `"${ROOT_IMAGE}" cannot be inspected: ENOENT: no such file or directory` });
-    expect(identityOfPath(ROOT_IMAGE, { kind: 'other', resolvedPath: ROOT_IMAGE, what: 'directory' })).toEqual({ ok: false, reason: `"${ROOT_IMAGE}" is a directory, not a disk image` });
-    expect(diskIdentity(disk({ kind: 'path', path: ROOT_IMAGE }), AUTO, factsOf({}))).toEqual({ ok: false, reason: `no facts were gathered for "${ROOT_IMAGE}"` });
+  it('are refused when the path does not exist or is not a disk image', () => {
+    expect(identityOfPath(ROOT_IMAGE, { kind: 'missing', reason: 'ENOENT: no such file or directory' })).toStrictEqual({ ok: false, reason: `"${ROOT_IMAGE}" does not exist on this host: ENOENT: no such file or directory` });
+    expect(identityOfPath(ROOT_IMAGE, { kind: 'other', resolvedPath: ROOT_IMAGE, what: 'directory' })).toStrictEqual({ ok: false, reason: `"${ROOT_IMAGE}" is a directory, not a disk image` });
+  });
+
+  it('are undetermined, not absent, when the facts could not be found out', () => {
+    expect(identityOfPath(ROOT_IMAGE, { kind: 'unknown', reason: 'EIO: i/o error' })).toStrictEqual({ ok: false, reason: `"${ROOT_IMAGE}" could not be inspected on this host: EIO: i/o error`, undetermined: true });
+    expect(diskIdentity(disk({ kind: 'path', path: ROOT_IMAGE }), AUTO, factsOf({}))).toStrictEqual({ ok: false, reason: `no facts were gathered for "${ROOT_IMAGE}"`, undetermined: true });
   });
 });
 

@@ -129,6 +129,19 @@ describe('decideLeases refusals', () => {
     expectRefusal(refused(decide(resolved, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img" (resolved on this host to "/var/lib/vmlease/leases/disks/disk-1.lease") in lease root /var/lib/vmlease/leases: qemu must never open lease storage');
   });
 
+  it('refuses a writable disk whose facts could not be found out, even when leases are not required, and leaves one that does not exist unleased', () => {
+    const optional = hostPolicy({ requireForWritableDisks: false });
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img'));
+    const timedOut = factsOf({ '/srv/nfs/vms/x.img': { kind: 'unknown', reason: 'lstat /srv/nfs/vms/x.img did not answer within 10000 ms (it may still complete)' } });
+    expectRefusal(refused(decide(xml, timedOut, optional)), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img", which could not be inspected on this host, so it cannot be kept out of the lease roots: lstat /srv/nfs/vms/x.img did not answer within 10000 ms (it may still complete)');
+    const rootUnknown = factsOf({ '/srv/nfs/vms/x.img': file('/srv/nfs/vms/x.img') }, { '/srv/nfs/vms': { unknown: 'it cannot be resolved: EIO: i/o error' }, '/srv/nfs/iso': '/srv/nfs/iso' });
+    expectRefusal(refused(decide(xml, rootUnknown, optional)), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'is writable and its identity could not be determined: shared file root vmstore (/srv/nfs/vms) could not be looked at on this host: it cannot be resolved: EIO: i/o error');
+    const notGathered = factsOf({});
+    expectRefusal(refused(decide(xml, notGathered, optional)), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'is writable and its identity could not be determined: no facts were gathered for "/srv/nfs/vms/x.img"');
+    const absent = factsOf({ '/srv/nfs/vms/x.img': { kind: 'missing', reason: "ENOENT: no such file or directory, lstat '/srv/nfs/vms/x.img'" } });
+    expect(accepted(decide(xml, absent, optional)).unleasedDisks).toEqual([{ target: 'vda', reason: `"/srv/nfs/vms/x.img" does not exist on this host: ENOENT: no such file or directory, lstat '/srv/nfs/vms/x.img'` }]);
+  });
+
   it('refuses shared roots that resolve on this host to one directory or one inside the other', () => {
     const xml = domainXml(fileDisk('vda', '/srv/nfs/iso/x.img'));
     const nested = factsOf({ '/srv/nfs/iso/x.img': file('/srv/nfs/vms/iso/x.img') }, { '/srv/nfs/vms': '/srv/nfs/vms', '/srv/nfs/iso': '/srv/nfs/vms/iso' });
