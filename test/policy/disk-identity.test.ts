@@ -115,6 +115,18 @@ describe('block disk identities', () => {
 });
 
 describe('network disk identities', () => {
+  it('are one identity however libvirt would read one name: iSCSI case and default LUN, IPv6 spellings, Gluster and NFS paths', () => {
+    const lun0 = { ok: true, identity: 'net:iscsi:*:iqn.2013-07.com.example:t1/0' };
+    for (const name of ['iqn.2013-07.com.example:t1', 'iqn.2013-07.com.example:t1/0', 'iqn.2013-07.com.Example:T1/0', 'iqn.2013-07.com.example:t1/00']) expect(network('iscsi', name, [{ name: 'san' }])).toEqual(lun0);
+    expect(network('iscsi', 'iqn.2013-07.com.example:t1/1', [{ name: 'san' }])).toEqual({ ok: true, identity: 'net:iscsi:*:iqn.2013-07.com.example:t1/1' });
+    const v6 = { ok: true, identity: 'net:nbd:[fd00::5]:10809:x' };
+    for (const host of ['fd00::5', '[fd00::5]', 'FD00:0::5', 'fd00:0:0:0:0:0:0:5', '[FD00::0005]']) expect(network('nbd', 'x', [{ name: host, port: '10809' }])).toEqual(v6);
+    const gluster = { ok: true, identity: 'net:gluster:*:vol/img' };
+    for (const name of ['vol/img', 'vol//img', 'vol/./img', 'vol/dir/../img']) expect(network('gluster', name, [{ name: 'h' }])).toEqual(gluster);
+    const nfs = { ok: true, identity: 'net:nfs:filer:2049:/export/vm.img' };
+    for (const name of ['/export/vm.img', 'export/vm.img', '/export//./vm.img']) expect(network('nfs', name, [{ name: 'filer' }])).toEqual(nfs);
+  });
+
   it('name iSCSI, RBD and Gluster disks by protocol and name alone: any portal or monitor reaches the same disk', () => {
     expect(network('iscsi', 'iqn.2013-07.com.example:storage.app/1', [{ name: 'SAN-A.example.com', port: '3260' }])).toEqual({ ok: true, identity: 'net:iscsi:*:iqn.2013-07.com.example:storage.app/1' });
     expect(network('rbd', 'vms/app-03-data', [{ name: '10.0.0.11' }, { name: '10.0.0.12', port: '3300' }])).toEqual({ ok: true, identity: 'net:rbd:*:vms/app-03-data' });
@@ -132,6 +144,8 @@ describe('network disk identities', () => {
     expect(network('nbd', '', [{ transport: 'unix', socket: '/run/nbd.sock' }])).toEqual({ ok: false, reason: 'it reaches its server through the Unix socket "/run/nbd.sock", a name local to this host' });
     expect(network('gopher', 'x', [{ name: 'a' }])).toEqual({ ok: false, reason: 'its network protocol "gopher" is not one the policy knows' });
     expect(network('http', '/a.img', [])).toEqual({ ok: false, reason: 'its http source names no host' });
+    expect(network('iscsi', 'iqn.2013-07.com.example:t1/lun0', [{ name: 'san' }])).toEqual({ ok: false, reason: 'its iscsi name "iqn.2013-07.com.example:t1/lun0" is not IQN or IQN/LUN with a decimal LUN' });
+    expect(network('gluster', '/gv0/vm.img', [{ name: 'gl1' }])).toEqual({ ok: false, reason: 'its gluster name "/gv0/vm.img" is not VOLUME/PATH (libvirt refuses it)' });
     expect(network('iscsi', '', [{ name: 'san' }])).toEqual({ ok: false, reason: 'its iscsi source has no name, and the name is what identifies it' });
   });
 });
