@@ -58,6 +58,7 @@ class Gatherer {
   private readonly sysfs: SysfsAccess = {
     text: (path, bytesMax) => absentAsUndefined(this.step(path, 'read', () => this.fs.readText(path, bytesMax + 1))),
     realpath: (path) => absentAsUndefined(this.step(path, 'realpath', () => this.fs.realpath(path))),
+    list: (path) => absentAsUndefined(this.step(path, 'readdir', () => this.fs.readdir(path)).then((entries) => entries.map((e) => e.name))),
   };
 
   async pathFacts(path: string): Promise<PathFacts> {

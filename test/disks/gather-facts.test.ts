@@ -75,6 +75,39 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
     '/dev/unknown': [1, 77],
   };
 
+  it('names a multipath map by the names of its paths when they all agree, and a kpartx map as their partition', async () => {
+    const LUN = 'devices/platform/host3/session1/target3:0:0/3:0:0:1/block';
+    const WWID = 'naa.60014055f0c1a2b3c4d5e6f708192a3b\n';
+    fakeSysfs(sysfsRoot, {
+      '8:32': { dir: `${LUN}/sdc`, files: { 'device/wwid': WWID } },
+      '8:48': { dir: `${LUN}/sdd`, files: { 'device/wwid': WWID } },
+      '8:64': { dir: `${LUN}/sde`, files: { 'device/wwid': 'naa.6001405aaaaaaaaaaaaaaaaaaaaaaaaa\n' } },
+      '253:20': { dir: 'devices/virtual/block/dm-20', files: { 'dm/uuid': 'mpath-360014055f0c1a2b3c4d5e6f708192a3b\n' } },
+      '253:21': { dir: 'devices/virtual/block/dm-21', files: { 'dm/uuid': 'part1-mpath-360014055f0c1a2b3c4d5e6f708192a3b\n' } },
+      '253:22': { dir: 'devices/virtual/block/dm-22', files: { 'dm/uuid': 'mpath-mixed\n' } },
+    });
+    const slave = (map: string, name: string, target: string): void => {
+      mkdirSync(join(sysfsRoot, 'devices/virtual/block', map, 'slaves'), { recursive: true });
+      symlinkSync(join(sysfsRoot, target), join(sysfsRoot, 'devices/virtual/block', map, 'slaves', name));
+    };
+    slave('dm-20', 'sdc', `${LUN}/sdc`);
+    slave('dm-20', 'sdd', `${LUN}/sdd`);
+    slave('dm-21', 'dm-20', 'devices/virtual/block/dm-20');
+    slave('dm-22', 'sdc', `${LUN}/sdc`);
+    slave('dm-22', 'sde', `${LUN}/sde`);
+    const maps: Record<string, [number, number]> = { '/dev/mapper/mpatha': [253, 20], '/dev/mapper/mpatha1': [253, 21], '/dev/mapper/mixed': [253, 22], '/dev/sdc': [8, 32] };
+    const facts = await gatherDiskFacts(Object.keys(maps), NO_ROOTS, { stepTimeoutMs: 5000, sysfsRoot, fs: fakeDevices(maps), stuckCalls: new StuckCalls(4) });
+    const wwn = { kind: 'wwn', value: 'naa.60014055f0c1a2b3c4d5e6f708192a3b' };
+    expect(Object.fromEntries([...facts.paths].map(([path, f]) => [path, f.kind === 'block' ? f.identities : f]))).toEqual({
+      // The map and each of its paths: one disk, one name.
+      '/dev/mapper/mpatha': [wwn],
+      '/dev/sdc': [wwn],
+      '/dev/mapper/mpatha1': [{ kind: 'partition', of: wwn, number: 1 }],
+      // Paths that name different LUNs: no name rather than either.
+      '/dev/mapper/mixed': [],
+    });
+  });
+
   it('names each device by every stable name sysfs gives, best first', async () => {
     const facts = await gatherDiskFacts(Object.keys(devices), NO_ROOTS, { stepTimeoutMs: 5000, sysfsRoot, fs: fakeDevices(devices), stuckCalls: new StuckCalls(4) });
     const identities = Object.fromEntries([...facts.paths].map(([path, f]) => [path, f.kind === 'block' ? f.identities : f]));
