@@ -1,3 +1,4 @@
+import { DEVICE_NAME_BYTES_MAX, deviceNameValue } from '../../policy/block-identity.js';
 import type { BlockIdentity } from '../../policy/disk-facts.js';
 import { errnoCode } from './errors.js';
 
@@ -25,20 +26,17 @@ export interface SysfsAccess {
   list(path: string): Promise<readonly string[] | undefined>;
 }
 
-/** Longest attribute value accepted (WWNs are at most a few dozen characters; a longer one is not a name). */
-export const SYSFS_VALUE_BYTES_MAX = 256;
+/** Longest attribute value read: the policy's limit on a device name, plus room for whitespace around it. */
+export const SYSFS_VALUE_BYTES_MAX = DEVICE_NAME_BYTES_MAX + 64;
 /** Longest loop backing file name (PATH_MAX): a cut-off name could be another file's. */
 export const BACKING_FILE_BYTES_MAX = 4096;
 
 /** `LVM-` then the VG uuid and the LV uuid, 32 characters each. Layer devices (`-real`, `-cow`, `-tpool`) carry a suffix and are not volumes anyone names. */
 const LVM_DM_UUID = /^LVM-([A-Za-z0-9]{32})([A-Za-z0-9]{32})$/;
 
-/** Printable ASCII without spaces at either end: the only values treated as names. */
+/** A name as the policy normalises it (policy/block-identity.ts), or undefined when the policy would not take it. */
 function nameValue(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const value = text.trim();
-  if (value.length === 0 || Buffer.byteLength(value) > SYSFS_VALUE_BYTES_MAX) return undefined;
-  return /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(value) ? value : undefined;
+  return text === undefined || Buffer.byteLength(text) > SYSFS_VALUE_BYTES_MAX ? undefined : deviceNameValue(text);
 }
 
 async function firstName(sysfs: SysfsAccess, paths: readonly string[]): Promise<string | undefined> {

@@ -58,6 +58,7 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
     '8:17': { dir: `${SDB}/sdb1`, files: { partition: '1\n' } },
     '259:0': { dir: 'devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1', files: { wwid: 'eui.0025388b91b2c3d4\n', 'device/serial': 'S4EWNX0R123456\n' } },
     '252:0': { dir: 'devices/pci0000:00/0000:00:05.0/virtio2/block/vda', files: { serial: 'vm-disk-7\n', 'device/wwid': 'bad\u0001value\n' } },
+    '8:80': { dir: 'devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sdf', files: { 'device/wwid': 't10.ATA     QEMU HARDDISK                           QM00001\n' } },
     '7:9': { dir: 'devices/virtual/block/loop9', files: { 'loop/backing_file': `${join(dir.path, 'images-link/disk.img')}\n` } },
     '7:10': { dir: 'devices/virtual/block/loop10', files: { 'loop/backing_file': `${join(dir.path, 'images/gone.img')} (deleted)\n` } },
     '7:11': { dir: 'devices/virtual/block/loop11', files: { 'loop/backing_file': `/${'x'.repeat(5000)}\n` } },
@@ -73,6 +74,7 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
     '/dev/loop10': [7, 10],
     '/dev/loop11': [7, 11],
     '/dev/unknown': [1, 77],
+    '/dev/sdf': [8, 80],
   };
 
   it('names a multipath map by the names of its paths when they all agree, and a kpartx map as their partition', async () => {
@@ -134,6 +136,8 @@ describe('gatherDiskFacts: block identities from sysfs', () => {
       // Cut off at 4096 bytes it could name another file: no facts rather than wrong ones.
       '/dev/loop11': { kind: 'unknown', reason: `${sysfsRoot}/dev/block/7:11/loop/backing_file is longer than 4096 bytes` },
       '/dev/unknown': [],
+      // Runs of spaces inside a WWN become one _, as the policy normalises it (it used to be kept with its spaces and refused by the policy).
+      '/dev/sdf': [{ kind: 'wwn', value: 't10.ATA_QEMU_HARDDISK_QM00001' }],
     });
     expect(facts.paths.get('/dev/sdb')).toEqual({ kind: 'block', resolvedPath: '/dev/sdb', rdev: '8:16', identities: [wwn, serial] });
   });

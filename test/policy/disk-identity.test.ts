@@ -93,10 +93,17 @@ describe('block disk identities', () => {
 
   it('skip a malformed name for the next one', () => {
     expect(identityOfPath('/dev/sdb', block([{ kind: 'lvm', vgUuid: 'short', lvUuid: LV_UUID }, { kind: 'serial', value: ' SER-1 ' }]))).toEqual({ ok: true, identity: 'serial:SER-1' });
-    expect(identityOfPath('/dev/sdb', block([{ kind: 'lvm', vgUuid: 'short', lvUuid: LV_UUID }, { kind: 'serial', value: 'two words' }]))).toEqual({
+    expect(identityOfPath('/dev/sdb', block([{ kind: 'lvm', vgUuid: 'short', lvUuid: LV_UUID }, { kind: 'serial', value: 'bad\u0001name' }]))).toEqual({
       ok: false,
-      reason: `its LVM uuids "short"/"${LV_UUID}" are not 32 letters and digits each; its serial "two words" is not 1..128 printable characters`,
+      reason: `its LVM uuids "short"/"${LV_UUID}" are not 32 letters and digits each; its serial "bad\\u0001name" is not 1..256 printable characters`,
     });
+    expect(identityOfPath('/dev/sdb', block([{ kind: 'serial', value: 'x'.repeat(257) }]))).toEqual({ ok: false, reason: `its serial ${JSON.stringify('x'.repeat(160) + '...')} is not 1..256 printable characters` });
+  });
+
+  it('collapse whitespace inside a name to one _, as the shell keeps it', () => {
+    expect(identityOfPath('/dev/sdb', block([{ kind: 'wwn', value: 't10.ATA     QEMU HARDDISK                           QM00001\n' }]))).toEqual({ ok: true, identity: 'wwn:t10.ata_qemu_harddisk_qm00001' });
+    expect(identityOfPath('/dev/sdb', block([{ kind: 'serial', value: ' two\twords ' }]))).toEqual({ ok: true, identity: 'serial:two_words' });
+    expect(identityOfPath('/dev/sdb', block([{ kind: 'serial', value: 'y'.repeat(256) }]))).toEqual({ ok: true, identity: `serial:${'y'.repeat(256)}` });
   });
 
   it('give a partition its disk identity with -partN', () => {
