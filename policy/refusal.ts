@@ -5,7 +5,7 @@
  */
 
 export const PolicyRule = {
-  /** Not well-formed XML, too large, not UTF-8, DOCTYPE entities, too many elements, or a duplicate singleton element. */
+  /** Not well-formed XML, too large, not UTF-8, a DOCTYPE, too many elements, a duplicate singleton element, or a namespace-prefixed attribute or element the policy would read differently from libvirt. */
   xml: 'POLICY_XML',
   /** The root element is not <domain>. */
   notDomain: 'POLICY_NOT_DOMAIN',
