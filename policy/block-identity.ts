@@ -55,7 +55,7 @@ function named(id: BlockIdentity, backingFile: BackingFile, depth: number): Iden
       if (!Number.isInteger(id.number) || id.number < 1 || id.number > PARTITIONS_MAX) return unidentified(`its partition number ${id.number} is not 1..${PARTITIONS_MAX}`);
       if (depth >= NESTING_LEVELS_MAX) return unidentified('its partition nesting is deeper than any real device');
       const whole = named(id.of, backingFile, depth + 1);
-      return whole.ok ? identified(`${whole.identity}-part${id.number}`) : whole;
+      return whole.ok ? identified(`${whole.identity}-part${id.number}`, whole.wholeDisk ?? whole.identity) : whole;
     }
   }
 }

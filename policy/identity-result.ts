@@ -5,10 +5,13 @@
  * attempt could find an identity, so the disk must not be taken as one that
  * has none.
  */
-export type IdentityResult = { readonly ok: true; readonly identity: string } | { readonly ok: false; readonly reason: string; readonly undetermined?: true };
+export type IdentityResult =
+  /** `wholeDisk`: for a partition, the identity of the disk it is part of. */
+  | { readonly ok: true; readonly identity: string; readonly wholeDisk?: string }
+  | { readonly ok: false; readonly reason: string; readonly undetermined?: true };
 
-export function identified(identity: string): IdentityResult {
-  return { ok: true, identity };
+export function identified(identity: string, wholeDisk?: string): IdentityResult {
+  return wholeDisk === undefined ? { ok: true, identity } : { ok: true, identity, wholeDisk };
 }
 
 export function unidentified(reason: string): IdentityResult {

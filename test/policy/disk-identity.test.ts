@@ -107,7 +107,8 @@ describe('block disk identities', () => {
   });
 
   it('give a partition its disk identity with -partN', () => {
-    expect(identityOfPath('/dev/disk/by-id/wwn-0x5000-part2', block([{ kind: 'partition', of: { kind: 'wwn', value: '0x5000C500A1B2C3D4' }, number: 2 }], '/dev/sdc2'))).toEqual({ ok: true, identity: 'wwn:0x5000c500a1b2c3d4-part2' });
+    expect(identityOfPath('/dev/disk/by-id/wwn-0x5000-part2', block([{ kind: 'partition', of: { kind: 'wwn', value: '0x5000C500A1B2C3D4' }, number: 2 }], '/dev/sdc2'))).toStrictEqual({ ok: true, identity: 'wwn:0x5000c500a1b2c3d4-part2', wholeDisk: 'wwn:0x5000c500a1b2c3d4' });
+    expect(identityOfPath('/dev/sdc', block([{ kind: 'wwn', value: '0x5000C500A1B2C3D4' }], '/dev/sdc'))).toStrictEqual({ ok: true, identity: 'wwn:0x5000c500a1b2c3d4' });
     expect(identityOfPath('/dev/sdc0', block([{ kind: 'partition', of: lvm, number: 0 }]))).toEqual({ ok: false, reason: 'its partition number 0 is not 1..4096' });
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ADMIN_LEASES_MAX } from '../../dist/protocol/admin-messages.js';
-import { decideLeases, pathsToInspect, type DiskFacts, type DomainDescription, type HostPolicy, type PolicyDecision } from '../../dist/policy/index.js';
+import { decideLeases, pathsToInspect, type DiskFacts, type DomainDescription, type HostPolicy, type PathFacts, type PolicyDecision } from '../../dist/policy/index.js';
 import { domainOf, expectRefusal, factsOf, file, fixture, hostPolicy, LEASE_ROOTS, LV_UUID, SHIM, VG_UUID } from './support.js';
 
 const POLICY = hostPolicy();
@@ -45,6 +45,18 @@ function autoLease(resource: string, target: string, identity: string, mode: 'ex
   };
 }
 
+function wholeDiskLease(resource: string, targets: string, identity: string, target = targets) {
+  return {
+    lockspace: 'cluster',
+    resource,
+    path: `${DISKS}/${resource}.lease`,
+    offset: 0,
+    mode: 'shared',
+    reason: `partition disk ${targets} on whole disk (identity ${JSON.stringify(identity)}): shared, so the whole disk cannot be leased exclusively meanwhile`,
+    origin: { kind: 'auto-disk', target, identity },
+  };
+}
+
 const WEB_FACTS = factsOf({
   '/srv/nfs/vms/web-01/root.qcow2': file('/srv/nfs/vms/web-01/root.qcow2'),
   '/srv/nfs/vms/web-01/data.raw': file('/srv/nfs/vms/web-01/data.raw'),
@@ -75,7 +87,35 @@ describe('decideLeases on realistic domains', () => {
       autoLease('disk-20ce98110a9bbc056ad202c8fe2a2b7d2b203a59', 'sdb', 'wwn:0x600a0b80002a3b4c0000123456789abc', 'shared'),
       autoLease('disk-e5b6d8f5fc159118e768954047bd8a68ed31d684', 'vda', `lvm:${VG_UUID}/${LV_UUID}`),
       autoLease('disk-977c3f81484fffeb27d0922f0fcc7b03049ecdec', 'vdc', 'serial:BACKUP-7731-part1'),
+      wholeDiskLease('disk-5b7b0ec1883ac665827971c9a3d0c65f946e2ec4', 'vdc', 'serial:BACKUP-7731'),
     ]);
+  });
+
+  it('gives a partition a shared lease on its whole disk, the resource a VM on the whole disk holds exclusively', () => {
+    const sdc = (partition: number | undefined): PathFacts => ({
+      kind: 'block',
+      resolvedPath: partition === undefined ? '/dev/sdc' : `/dev/sdc${partition}`,
+      rdev: `8:${32 + (partition ?? 0)}`,
+      identities: partition === undefined ? [{ kind: 'wwn', value: '0x5000C500A1B2C3D4' }] : [{ kind: 'partition', of: { kind: 'wwn', value: '0x5000C500A1B2C3D4' }, number: partition }],
+    });
+    const blockDisk = (target: string, path: string): string => `<disk type='block' device='disk'><driver cache='none'/><source dev='${path}'/><target dev='${target}'/></disk>`;
+    const whole = accepted(decide(domainXml(blockDisk('vda', '/dev/sdc')), factsOf({ '/dev/sdc': sdc(undefined) }))).leases;
+    expect(whole).toEqual([autoLease('disk-7ba0854e1a3c05f7c23eab74542e12ffd9e3131a', 'vda', 'wwn:0x5000c500a1b2c3d4')]);
+    const part = accepted(decide(domainXml(blockDisk('vda', '/dev/sdc1')), factsOf({ '/dev/sdc1': sdc(1) }))).leases;
+    expect(part).toEqual([
+      autoLease('disk-eae921551e874c9a3f3075628515d7356a3626f0', 'vda', 'wwn:0x5000c500a1b2c3d4-part1'),
+      wholeDiskLease('disk-7ba0854e1a3c05f7c23eab74542e12ffd9e3131a', 'vda', 'wwn:0x5000c500a1b2c3d4'),
+    ]);
+    // Two partitions of one disk in one domain: one shared lease on the disk.
+    const both = accepted(decide(domainXml(blockDisk('vda', '/dev/sdc1') + blockDisk('vdb', '/dev/sdc2')), factsOf({ '/dev/sdc1': sdc(1), '/dev/sdc2': sdc(2) }))).leases;
+    expect(both).toEqual([
+      autoLease('disk-eae921551e874c9a3f3075628515d7356a3626f0', 'vda', 'wwn:0x5000c500a1b2c3d4-part1'),
+      autoLease('disk-54eb3e2abb149acbab5f72273ce48ded5e35a14f', 'vdb', 'wwn:0x5000c500a1b2c3d4-part2'),
+      wholeDiskLease('disk-7ba0854e1a3c05f7c23eab74542e12ffd9e3131a', 'vda, vdb', 'wwn:0x5000c500a1b2c3d4', 'vda'),
+    ]);
+    // A disk and a partition of it in one domain: two drives writing one disk.
+    const overlap = domainXml(blockDisk('vda', '/dev/sdc') + blockDisk('vdb', '/dev/sdc1'));
+    expectRefusal(refused(decide(overlap, factsOf({ '/dev/sdc': sdc(undefined), '/dev/sdc1': sdc(1) }))), 'POLICY_DISK_DUPLICATE', "<disk target='vdb'>", `is a partition of disk vda's disk (identity "wwn:0x5000c500a1b2c3d4"), and not every one of them is <shareable/>`);
   });
 
   it('leases iSCSI, RBD and NBD disks, not the read-only HTTPS cdrom', () => {
