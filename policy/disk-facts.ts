@@ -24,8 +24,11 @@ export type PathFacts =
   | { readonly kind: 'missing'; readonly reason: string }
   /** What is there could not be found out: a call did not answer before its deadline, an I/O error, a sysfs read that failed. */
   | { readonly kind: 'unknown'; readonly reason: string }
-  /** A regular file; resolvedPath is realpath() on this host, links its hard link count (st_nlink). */
-  | { readonly kind: 'file'; readonly resolvedPath: string; readonly device: string; readonly inode: string; readonly links: number }
+  /**
+   * A regular file; resolvedPath is realpath() on this host, links its hard link count (st_nlink),
+   * directories the `device:inode` of each directory above resolvedPath, its parent first, `/` last.
+   */
+  | { readonly kind: 'file'; readonly resolvedPath: string; readonly device: string; readonly inode: string; readonly links: number; readonly directories: readonly string[] }
   /** A block device; `identities` lists every stable name found, best first (empty: none). */
   | { readonly kind: 'block'; readonly resolvedPath: string; readonly rdev: string; readonly identities: readonly BlockIdentity[] }
   /** A directory, socket, FIFO, character device... never a disk image. */
@@ -45,6 +48,8 @@ export interface SharedRootFacts {
 export interface LeaseRootFacts {
   /** realpath() of the root on this host; undefined when nothing is there (ENOENT). */
   readonly resolvedPath?: string;
+  /** `device:inode` of the resolved root: a file below it through another mount (a bind mount) has it among its directories. */
+  readonly directory?: string;
   /** rdev ("major:minor") of each block device directly in the resolved root (symlinks followed, not recursive). */
   readonly blockDevices: readonly string[];
   /** Set when the root could not be looked at (a deadline, an I/O error, too many entries): what is in it is unknown. */

@@ -9,7 +9,9 @@ import { PolicyRule, refuse, shown } from './refusal.js';
  * its path as written or its path resolved on this host lies in a lease root
  * as written or as resolved on this host, or when it is one of the block
  * devices a lease root holds (the same device node under another name:
- * /dev/mapper/vg_leases-cluster, /dev/dm-4).
+ * /dev/mapper/vg_leases-cluster, /dev/dm-4), or when a directory above it is
+ * a lease root's directory (device and inode): the root bind-mounted
+ * elsewhere.
  */
 
 function below(path: string, root: string): boolean {
@@ -36,6 +38,9 @@ export function checkDiskPlacement(disk: DomainDisk, leaseRoots: readonly string
         const via = at === root ? '' : ` (which resolves on this host to ${at})`;
         refuse(PolicyRule.diskInLeaseRoot, label, `has source ${shown(path)} (resolved on this host to ${shown(resolved)}) in lease root ${root}${via}: qemu must never open lease storage`);
       }
+    }
+    if (found?.kind === 'file' && rootFacts.directory !== undefined && found.directories.includes(rootFacts.directory)) {
+      refuse(PolicyRule.diskInLeaseRoot, label, `has source ${shown(path)}, resolved on this host to ${shown(found.resolvedPath)}, below directory ${rootFacts.directory}, which is lease root ${root} mounted elsewhere (a bind mount): qemu must never open lease storage`);
     }
     if (found?.kind === 'block' && rootFacts.blockDevices.includes(found.rdev)) {
       refuse(PolicyRule.diskInLeaseRoot, label, `has source ${shown(path)}, block device ${found.rdev}, which lease root ${root} holds: qemu must never open lease storage`);

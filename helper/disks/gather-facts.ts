@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { DiskFacts, LeaseRootFacts, PathFacts, SharedRootFacts } from '../../policy/disk-facts.js';
 import { deviceNumber } from '../storage/index.js';
 import { absentAsUndefined, blockIdentities, type SysfsAccess } from './block-identities.js';
@@ -37,6 +38,8 @@ export const SYSFS_ROOT_DEFAULT = '/sys';
 export const LEASE_ROOT_ENTRIES_MAX = 16384;
 /** Block devices and symlinks of one lease root stat()ed for their device number; more is reported as unknown. */
 export const LEASE_ROOT_DEVICES_MAX = 256;
+/** Directories above a file disk that are stat()ed (to find a lease root bind-mounted above it). */
+export const DIRECTORIES_MAX = 64;
 /** Paths plus shared roots per call: a domain with more disks than this is refused, not gathered slowly. */
 export const GATHER_PATHS_MAX = 512;
 
@@ -79,7 +82,7 @@ class Gatherer {
     }
     try {
       const resolvedPath = await this.step(path, 'realpath', () => this.fs.realpath(path));
-      if (info.isFile()) return { kind: 'file', resolvedPath, device: info.dev.toString(10), inode: info.ino.toString(10), links: Number(info.nlink) };
+      if (info.isFile()) return { kind: 'file', resolvedPath, device: info.dev.toString(10), inode: info.ino.toString(10), links: Number(info.nlink), directories: await this.directoriesAbove(resolvedPath) };
       if (info.isBlockDevice()) {
         const rdev = deviceNumber(info.rdev);
         return { kind: 'block', resolvedPath, rdev, identities: await blockIdentities(this.sysfs, this.sysfsRoot, rdev) };
@@ -88,6 +91,19 @@ class Gatherer {
     } catch (error) {
       return missing(error);
     }
+  }
+
+  /** `device:inode` of each directory above a resolved path, its parent first; a path deeper than DIRECTORIES_MAX makes the facts unknown. */
+  private async directoriesAbove(resolvedPath: string): Promise<string[]> {
+    const directories: string[] = [];
+    let at = resolvedPath;
+    while (at !== '/') {
+      at = posix.dirname(at);
+      if (directories.length >= DIRECTORIES_MAX) throw new Error(`${resolvedPath} is more than ${DIRECTORIES_MAX} directories deep`);
+      const info = await this.step(at, 'stat', () => this.fs.stat(at));
+      directories.push(`${info.dev.toString(10)}:${info.ino.toString(10)}`);
+    }
+    return directories;
   }
 
   /** Where a lease root resolves and the block devices directly in it (each symlink followed), each call with its deadline. */
@@ -100,15 +116,23 @@ class Gatherer {
       if (errnoCode(error) === 'ENOENT') return { blockDevices: [] };
       return { blockDevices: [], unknown: `it cannot be resolved: ${problem(error)}` };
     }
+    let directory: string;
+    try {
+      const info = await this.step(resolvedPath, 'stat', () => this.fs.stat(resolvedPath));
+      directory = `${info.dev.toString(10)}:${info.ino.toString(10)}`;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return { resolvedPath, blockDevices: [] };
+      return { resolvedPath, blockDevices: [], unknown: `it cannot be inspected: ${problem(error)}` };
+    }
     try {
       entries = await this.step(resolvedPath, 'readdir', () => this.fs.readdir(resolvedPath));
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return { resolvedPath, blockDevices: [] };
-      return { resolvedPath, blockDevices: [], unknown: `its entries cannot be listed: ${problem(error)}` };
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return { resolvedPath, directory, blockDevices: [] };
+      return { resolvedPath, directory, blockDevices: [], unknown: `its entries cannot be listed: ${problem(error)}` };
     }
-    if (entries.length > LEASE_ROOT_ENTRIES_MAX) return { resolvedPath, blockDevices: [], unknown: `it has ${entries.length} entries, more than the ${LEASE_ROOT_ENTRIES_MAX} looked at` };
+    if (entries.length > LEASE_ROOT_ENTRIES_MAX) return { resolvedPath, directory, blockDevices: [], unknown: `it has ${entries.length} entries, more than the ${LEASE_ROOT_ENTRIES_MAX} looked at` };
     const candidates = entries.filter((e) => e.isBlockDevice() || e.isSymbolicLink()).map((e) => `${resolvedPath === '/' ? '' : resolvedPath}/${e.name}`);
-    if (candidates.length > LEASE_ROOT_DEVICES_MAX) return { resolvedPath, blockDevices: [], unknown: `it has ${candidates.length} device nodes and symlinks, more than the ${LEASE_ROOT_DEVICES_MAX} looked at` };
+    if (candidates.length > LEASE_ROOT_DEVICES_MAX) return { resolvedPath, directory, blockDevices: [], unknown: `it has ${candidates.length} device nodes and symlinks, more than the ${LEASE_ROOT_DEVICES_MAX} looked at` };
     const blockDevices = new Set<string>();
     for (const entry of candidates) {
       try {
@@ -117,10 +141,10 @@ class Gatherer {
       } catch (error) {
         // A symlink to nothing leads to no device.
         if (errnoCode(error) === 'ENOENT') continue;
-        return { resolvedPath, blockDevices: [], unknown: `${entry} cannot be inspected: ${problem(error)}` };
+        return { resolvedPath, directory, blockDevices: [], unknown: `${entry} cannot be inspected: ${problem(error)}` };
       }
     }
-    return { resolvedPath, blockDevices: [...blockDevices].sort() };
+    return { resolvedPath, directory, blockDevices: [...blockDevices].sort() };
   }
 
   /** Where a shared root resolves, and its device (st_dev). */

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { linkSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatherDiskFacts, nodeFactsFs, StuckCalls, type FactsFs, type FactsStats } from '../../dist/helper/disks/index.js';
 import { attachLoopDevice } from '../../dist/bench/support/loop-device.js';
@@ -10,6 +10,16 @@ const dir = workDir('disks-facts');
 afterAll(() => dir.remove());
 
 const NO_ROOTS = { shared: [], lease: [] } as const;
+
+/** `device:inode` of each directory above PATH, its parent first. */
+function directoriesAbove(path: string): string[] {
+  const directories: string[] = [];
+  for (let at = dirname(path); ; at = dirname(at)) {
+    const info = statSync(at, { bigint: true });
+    directories.push(`${info.dev}:${info.ino}`);
+    if (at === '/') return directories;
+  }
+}
 const VG = 'aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF';
 const LV = 'Zy8xW6vU4tS2rQ0pO8nM6lK4jI2hG0fE';
 
@@ -155,8 +165,9 @@ describe('gatherDiskFacts: lease roots', () => {
     // The symlinks' targets do not exist here; the fake answers stat for the names gathering looks at.
     const fs = fakeDevices({ [join(root, 'cluster')]: [253, 4], [join(root, 'app')]: [253, 7] });
     const facts = await gatherDiskFacts([], { shared: [], lease: [join(dir.path, 'vg_leases-link'), join(dir.path, 'no-such-root')] }, { stepTimeoutMs: 5000, fs, stuckCalls: new StuckCalls(4) });
+    const rootInfo = statSync(root, { bigint: true });
     expect(Object.fromEntries(facts.leaseRoots)).toStrictEqual({
-      [join(dir.path, 'vg_leases-link')]: { resolvedPath: realpathSync(root), blockDevices: ['253:4', '253:7'] },
+      [join(dir.path, 'vg_leases-link')]: { resolvedPath: realpathSync(root), directory: `${rootInfo.dev}:${rootInfo.ino}`, blockDevices: ['253:4', '253:7'] },
       [join(dir.path, 'no-such-root')]: { blockDevices: [] },
     });
   });
@@ -167,7 +178,19 @@ describe('gatherDiskFacts: lease roots', () => {
     const eio = Object.assign(new Error(`EIO: i/o error, scandir '${root}'`), { code: 'EIO' });
     const fs: FactsFs = { ...nodeFactsFs, readdir: () => Promise.reject(eio) };
     const facts = await gatherDiskFacts([], { shared: [], lease: [root] }, { stepTimeoutMs: 5000, fs, stuckCalls: new StuckCalls(4) });
-    expect(facts.leaseRoots.get(root)).toStrictEqual({ resolvedPath: realpathSync(root), blockDevices: [], unknown: `its entries cannot be listed: EIO: i/o error, scandir '${root}'` });
+    const rootInfo = statSync(root, { bigint: true });
+    expect(facts.leaseRoots.get(root)).toStrictEqual({ resolvedPath: realpathSync(root), directory: `${rootInfo.dev}:${rootInfo.ino}`, blockDevices: [], unknown: `its entries cannot be listed: EIO: i/o error, scandir '${root}'` });
+  });
+
+  it('gives a file the device and inode of each directory above it, where a bind-mounted lease root shows', async () => {
+    const root = join(dir.path, 'file-root');
+    mkdirSync(join(root, 'disks'), { recursive: true });
+    writeFileSync(join(root, 'disks/x.lease'), '');
+    const facts = await gatherDiskFacts([join(root, 'disks/x.lease')], { shared: [], lease: [root] }, { stepTimeoutMs: 5000 });
+    const rootFacts = facts.leaseRoots.get(root);
+    const fileFacts = facts.paths.get(join(root, 'disks/x.lease'));
+    expect(fileFacts?.kind === 'file' ? fileFacts.directories : fileFacts).toEqual(directoriesAbove(realpathSync(join(root, 'disks/x.lease'))));
+    expect(fileFacts?.kind === 'file' ? fileFacts.directories[1] : fileFacts).toBe(rootFacts?.directory);
   });
 });
 
@@ -202,11 +225,11 @@ describe('gatherDiskFacts on this host', () => {
       { shared: [join(dir.path, 'files-link'), join(dir.path, 'no-root')], lease: [] },
       { stepTimeoutMs: 5000 },
     );
-    const fileFacts = { kind: 'file', resolvedPath: realpathSync(file), device: info.dev.toString(), inode: info.ino.toString(), links: 1 };
+    const fileFacts = { kind: 'file', resolvedPath: realpathSync(file), device: info.dev.toString(), inode: info.ino.toString(), links: 1, directories: directoriesAbove(realpathSync(file)) };
     expect(Object.fromEntries(facts.paths)).toEqual({
       [file]: fileFacts,
       [viaLink]: fileFacts,
-      [join(dir.path, 'files/linked-too.img')]: { kind: 'file', resolvedPath: realpathSync(join(dir.path, 'files/linked-too.img')), device: info.dev.toString(), inode: statSync(join(dir.path, 'files/linked.img')).ino.toString(), links: 2 },
+      [join(dir.path, 'files/linked-too.img')]: { kind: 'file', resolvedPath: realpathSync(join(dir.path, 'files/linked-too.img')), device: info.dev.toString(), inode: statSync(join(dir.path, 'files/linked.img')).ino.toString(), links: 2, directories: directoriesAbove(realpathSync(file)) },
       [join(dir.path, 'files')]: { kind: 'other', resolvedPath: realpathSync(join(dir.path, 'files')), what: 'directory' },
       '/dev/null': { kind: 'other', resolvedPath: '/dev/null', what: 'character device' },
       [join(dir.path, 'fifo')]: { kind: 'other', resolvedPath: realpathSync(join(dir.path, 'fifo')), what: 'fifo' },

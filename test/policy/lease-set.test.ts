@@ -220,6 +220,14 @@ describe('decideLeases refusals', () => {
     expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img" (resolved on this host to "/data/leases/disks/disk-1.lease") in lease root /var/lib/vmlease/leases (which resolves on this host to /data/leases): qemu must never open lease storage');
   });
 
+  it('refuses a disk below a lease root bind-mounted elsewhere, by the root directory\'s device and inode', () => {
+    const roots = { ...LEASE_ROOTS, '/var/lib/vmlease/leases': { resolvedPath: '/var/lib/vmlease/leases', directory: '64769:5521', blockDevices: [] } };
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img', "<driver cache='none'/>"));
+    // /srv/nfs/vms/x.img is /var/lib/vmlease/leases/disks/disk-1.lease, the root bind-mounted at /srv/nfs/vms: realpath does not see it.
+    const facts = factsOf({ '/srv/nfs/vms/x.img': file('/srv/nfs/vms/x.img', { directories: ['64769:6001', '64769:5521', '40:2', '64768:2'] }) }, undefined, roots);
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img", resolved on this host to "/srv/nfs/vms/x.img", below directory 64769:5521, which is lease root /var/lib/vmlease/leases mounted elsewhere (a bind mount): qemu must never open lease storage');
+  });
+
   it('refuses a disk when a lease root could not be looked at', () => {
     const roots = { ...LEASE_ROOTS, '/dev/vg_leases': { resolvedPath: '/dev/vg_leases', blockDevices: [], unknown: 'its entries cannot be listed: readdir /dev/vg_leases did not answer within 10000 ms' } };
     const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img', "<driver cache='none'/>"));

@@ -39,11 +39,11 @@ function diskOf(spec: DiskSpec, target: string): { node: XmlNode; facts: Record<
   switch (spec.kind) {
     case 'file': {
       const path = `/srv/nfs/vms/r&d's "lab"/${target}.qcow2`;
-      return { node: disk('file', el('source', { file: path })), facts: { [path]: { kind: 'file', resolvedPath: path, device: '0:52', inode: `1${target.length}${target.charCodeAt(2)}`, links: 1 } } };
+      return { node: disk('file', el('source', { file: path })), facts: { [path]: { kind: 'file', resolvedPath: path, device: '0:52', inode: `1${target.length}${target.charCodeAt(2)}`, links: 1, directories: [] } } };
     }
     case 'local': {
       const path = `/var/lib/libvirt/images/${target}.img`;
-      return { node: disk('file', el('source', { file: path })), facts: { [path]: { kind: 'file', resolvedPath: path, device: '8:1', inode: `2${target.charCodeAt(2)}`, links: 1 } } };
+      return { node: disk('file', el('source', { file: path })), facts: { [path]: { kind: 'file', resolvedPath: path, device: '8:1', inode: `2${target.charCodeAt(2)}`, links: 1, directories: [] } } };
     }
     case 'lvm': {
       const path = `/dev/vg_shared/${target}`;
@@ -134,7 +134,7 @@ describe('one disk reached by different names', () => {
       fc.property(fc.array(segment, { minLength: 1, maxLength: 4 }), fc.array(fc.tuple(fc.array(segment, { minLength: 1, maxLength: 3 }), fc.constantFrom('', '/.', '//'), fc.constantFrom('/srv/nfs/vms', '/mnt/a', '/net/filer/export/vms')), { minLength: 2, maxLength: 4 }), (real, spellings) => {
         const leases = spellings.map(([link, noise, mountedAt]) => {
           const written = `/srv/nfs/vms${noise}/${link.join('/')}`;
-          const facts = factsOf({ [written]: { kind: 'file', resolvedPath: `${mountedAt}/${real.join('/')}`, device: '0:52', inode: '99', links: 1 } }, { ...SHARED_ROOTS, '/srv/nfs/vms': mountedAt });
+          const facts = factsOf({ [written]: { kind: 'file', resolvedPath: `${mountedAt}/${real.join('/')}`, device: '0:52', inode: '99', links: 1, directories: [] } }, { ...SHARED_ROOTS, '/srv/nfs/vms': mountedAt });
           return autoLeaseOf(decide(oneDisk('file', written), facts));
         });
         for (const lease of leases) expect(lease).toEqual(leases[0]);
@@ -214,7 +214,7 @@ describe('facts the policy cannot trust', () => {
       fc.property(fc.array(segment, { minLength: 1, maxLength: 3 }), fc.string({ minLength: 1, maxLength: 40 }), fc.boolean(), (parts, reason, rootUnknown) => {
         const path = `/srv/nfs/vms/${parts.join('/')}`;
         const facts = rootUnknown
-          ? factsOf({ [path]: { kind: 'file', resolvedPath: path, device: '0:52', inode: '5', links: 1 } }, { ...SHARED_ROOTS, '/srv/nfs/vms': { unknown: reason } })
+          ? factsOf({ [path]: { kind: 'file', resolvedPath: path, device: '0:52', inode: '5', links: 1, directories: [] } }, { ...SHARED_ROOTS, '/srv/nfs/vms': { unknown: reason } })
           : factsOf({ [path]: { kind: 'unknown', reason } });
         const decision = decide(oneDisk('file', path), facts);
         expect(decision.ok ? 'accepted' : decision.refusal.rule).toBe('POLICY_DISK_FACTS');

@@ -69,9 +69,9 @@ export function factsOf(
 
 let inode = 1000;
 /** A regular file that is its own path on this host, on the NFS device unless said otherwise. */
-export function file(resolvedPath: string, identity: { device?: string; inode?: string; links?: number } = {}): PathFacts {
+export function file(resolvedPath: string, identity: { device?: string; inode?: string; links?: number; directories?: readonly string[] } = {}): PathFacts {
   inode += 1;
-  return { kind: 'file', resolvedPath, device: identity.device ?? '0:52', inode: identity.inode ?? String(inode), links: identity.links ?? 1 };
+  return { kind: 'file', resolvedPath, device: identity.device ?? '0:52', inode: identity.inode ?? String(inode), links: identity.links ?? 1, directories: identity.directories ?? [] };
 }
 
 export const VG_UUID = 'Xk3pQ9vL2mN8rT5wY7zA1bC4dE6fG0hJ';
