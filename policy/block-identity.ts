@@ -14,8 +14,20 @@ import { shown } from './refusal.js';
 
 const RANK: Readonly<Record<BlockIdentity['kind'], number>> = { lvm: 0, wwn: 1, serial: 2, partition: 3, loop: 4 };
 const LVM_UUID = /^[A-Za-z0-9]{32}$/;
-/** A WWN or serial as devices report them: printable ASCII without spaces, bounded. */
-const DEVICE_NAME = /^[\x21-\x7e]{1,128}$/;
+/** Longest WWN or serial, in bytes after normalisation (the shell reads at most this many; WWNs are a few dozen characters). */
+export const DEVICE_NAME_BYTES_MAX = 256;
+
+/**
+ * A WWN or serial written one way, the one place it is normalised (the shell
+ * keeps what this accepts, the policy names what it returns): trimmed, each
+ * run of whitespace inside made one `_` (`t10.ATA     QEMU HARDDISK` is
+ * `t10.ATA_QEMU_HARDDISK`), then 1..DEVICE_NAME_BYTES_MAX printable ASCII
+ * characters; undefined when it is not.
+ */
+export function deviceNameValue(raw: string): string | undefined {
+  const value = raw.trim().replace(/\s+/g, '_');
+  return value.length >= 1 && value.length <= DEVICE_NAME_BYTES_MAX && /^[\x21-\x7e]+$/.test(value) ? value : undefined;
+}
 const PARTITIONS_MAX = 4096;
 /** A partition of a partition does not exist; two levels allow for a loop-backed partitioned file. */
 const NESTING_LEVELS_MAX = 2;
@@ -23,10 +35,10 @@ const NESTING_LEVELS_MAX = 2;
 export type BackingFile = (resolvedPath: string) => IdentityResult;
 
 function deviceName(prefix: string, value: string): IdentityResult {
-  const trimmed = value.trim();
-  if (!DEVICE_NAME.test(trimmed)) return unidentified(`its ${prefix} ${shown(value)} is not 1..128 printable characters`);
+  const name = deviceNameValue(value);
+  if (name === undefined) return unidentified(`its ${prefix} ${shown(value)} is not 1..${DEVICE_NAME_BYTES_MAX} printable characters`);
   // WWNs are hexadecimal and written in either case; serials are compared as the device reports them.
-  return identified(`${prefix}:${prefix === 'wwn' ? trimmed.toLowerCase() : trimmed}`);
+  return identified(`${prefix}:${prefix === 'wwn' ? name.toLowerCase() : name}`);
 }
 
 function named(id: BlockIdentity, backingFile: BackingFile, depth: number): IdentityResult {
@@ -43,7 +55,7 @@ function named(id: BlockIdentity, backingFile: BackingFile, depth: number): Iden
       if (!Number.isInteger(id.number) || id.number < 1 || id.number > PARTITIONS_MAX) return unidentified(`its partition number ${id.number} is not 1..${PARTITIONS_MAX}`);
       if (depth >= NESTING_LEVELS_MAX) return unidentified('its partition nesting is deeper than any real device');
       const whole = named(id.of, backingFile, depth + 1);
-      return whole.ok ? identified(`${whole.identity}-part${id.number}`) : whole;
+      return whole.ok ? identified(`${whole.identity}-part${id.number}`, whole.wholeDisk ?? whole.identity) : whole;
     }
   }
 }

@@ -20,18 +20,47 @@ export type BlockIdentity =
   | { readonly kind: 'partition'; readonly of: BlockIdentity; readonly number: number };
 
 export type PathFacts =
-  /** lstat/stat failed or did not answer before its deadline. */
+  /** Nothing is there (ENOENT, ENOTDIR, a symlink to nothing): a structural fact. */
   | { readonly kind: 'missing'; readonly reason: string }
-  /** A regular file; resolvedPath is realpath() on this host. */
-  | { readonly kind: 'file'; readonly resolvedPath: string; readonly device: string; readonly inode: string }
+  /** What is there could not be found out: a call did not answer before its deadline, an I/O error, a sysfs read that failed. */
+  | { readonly kind: 'unknown'; readonly reason: string }
+  /**
+   * A regular file; resolvedPath is realpath() on this host, links its hard link count (st_nlink),
+   * directories the `device:inode` of each directory above resolvedPath, its parent first, `/` last.
+   */
+  | { readonly kind: 'file'; readonly resolvedPath: string; readonly device: string; readonly inode: string; readonly links: number; readonly directories: readonly string[] }
   /** A block device; `identities` lists every stable name found, best first (empty: none). */
   | { readonly kind: 'block'; readonly resolvedPath: string; readonly rdev: string; readonly identities: readonly BlockIdentity[] }
   /** A directory, socket, FIFO, character device... never a disk image. */
   | { readonly kind: 'other'; readonly resolvedPath: string; readonly what: string };
 
+/** What is at a shared file root on this host (policy `autoDiskLeases.sharedFileRoots`). */
+export interface SharedRootFacts {
+  /** realpath() of the root on this host; undefined when nothing is there (ENOENT) or it is unknown. */
+  readonly resolvedPath?: string;
+  /** st_dev of the resolved root, as PathFacts' `device`: a file on another device is on a file system mounted inside the share. */
+  readonly device?: string;
+  /** Set when the root could not be looked at (a deadline, an I/O error). */
+  readonly unknown?: string;
+}
+
+/** What is at a lease root on this host (policy `leaseRoots`). */
+export interface LeaseRootFacts {
+  /** realpath() of the root on this host; undefined when nothing is there (ENOENT). */
+  readonly resolvedPath?: string;
+  /** `device:inode` of the resolved root: a file below it through another mount (a bind mount) has it among its directories. */
+  readonly directory?: string;
+  /** rdev ("major:minor") of each block device directly in the resolved root (symlinks followed, not recursive). */
+  readonly blockDevices: readonly string[];
+  /** Set when the root could not be looked at (a deadline, an I/O error, too many entries): what is in it is unknown. */
+  readonly unknown?: string;
+}
+
 export interface DiskFacts {
   /** Facts for each path the policy asked about (pathsToInspect), keyed by the path as written. */
   readonly paths: ReadonlyMap<string, PathFacts>;
-  /** Each shared file root's path (as in the policy), resolved on this host; undefined when it cannot be resolved. */
-  readonly sharedRoots: ReadonlyMap<string, string | undefined>;
+  /** Each shared file root (by its path as in the policy): where it resolves on this host and on which device. */
+  readonly sharedRoots: ReadonlyMap<string, SharedRootFacts>;
+  /** Each lease root (as in the policy): where it resolves and which block devices it holds. */
+  readonly leaseRoots: ReadonlyMap<string, LeaseRootFacts>;
 }

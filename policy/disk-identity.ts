@@ -3,7 +3,7 @@ import type { DiskFacts } from './disk-facts.js';
 import type { DomainDisk } from './domain-disk.js';
 import { backingFileIdentity, fileIdentity } from './file-identity.js';
 import type { AutoDiskLeases } from './host-policy.js';
-import { unidentified, type IdentityResult } from './identity-result.js';
+import { undetermined, unidentified, type IdentityResult } from './identity-result.js';
 import { networkIdentity } from './network-identity.js';
 import { shown } from './refusal.js';
 
@@ -20,13 +20,17 @@ function pathIdentity(path: string, auto: AutoDiskLeases, facts: DiskFacts): Ide
   const roots = auto.sharedFileRoots;
   switch (found?.kind) {
     case undefined:
-      return unidentified(`no facts were gathered for ${shown(path)}`);
+      return undetermined(`no facts were gathered for ${shown(path)}`);
+    case 'unknown':
+      return undetermined(`${shown(path)} could not be inspected on this host: ${found.reason}`);
     case 'missing':
-      return unidentified(`${shown(path)} cannot be inspected: ${found.reason}`);
+      return unidentified(`${shown(path)} does not exist on this host: ${found.reason}`);
     case 'other':
       return unidentified(`${shown(path)} is a ${found.what}, not a disk image`);
     case 'file':
-      return fileIdentity(path, found.resolvedPath, roots, facts);
+      // Each name of a hard-linked file would be an identity of its own, each with its own lease.
+      if (found.links !== 1) return unidentified(`${shown(path)} has ${found.links} hard links: each of its names would get a lease of its own`);
+      return fileIdentity(path, found.resolvedPath, found.device, roots, facts);
     case 'block':
       return blockIdentity(found.resolvedPath, found.identities, (backing) => backingFileIdentity(backing, roots, facts));
   }

@@ -1,5 +1,5 @@
 export * from './host-policy.js';
-export type { BlockIdentity, DiskFacts, PathFacts } from './disk-facts.js';
+export type { BlockIdentity, DiskFacts, LeaseRootFacts, PathFacts, SharedRootFacts } from './disk-facts.js';
 export { PolicyRule, type PolicyRefusal, type PolicyRuleCode } from './refusal.js';
 export { XML_BYTES_MAX, XML_LEVELS_MAX, XML_ELEMENTS_MAX } from './xml-tree.js';
 export { parseDomainXml, DOMAIN_DISKS_MAX, DOMAIN_LEASES_MAX, type DacLabel, type DomainDescription, type DomainXmlResult } from './domain-xml.js';

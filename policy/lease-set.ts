@@ -6,6 +6,7 @@ import { sourcePath } from './domain-disk.js';
 import { leaseLabel } from './domain-lease.js';
 import type { DomainDescription } from './domain-xml.js';
 import { explicitLeases } from './explicit-leases.js';
+import { checkSharedRootsApart } from './file-identity.js';
 import type { HostPolicy } from './host-policy.js';
 import type { PolicyDecision, PolicyLease } from './policy-lease.js';
 import { PolicyRefused, PolicyRule, refuse, shown } from './refusal.js';
@@ -56,6 +57,7 @@ function decided(policy: HostPolicy, domain: DomainDescription, facts: DiskFacts
   // Leases first: a <lease> on a disk image in a lease root is named for what it is, not as a misplaced disk.
   const explicit = explicitLeases(domain.leases, disks, policy.leaseRoots, facts);
   for (const disk of disks) checkDiskPlacement(disk, policy.leaseRoots, facts);
+  if (policy.autoDiskLeases.enabled) checkSharedRootsApart(policy.autoDiskLeases.sharedFileRoots, facts);
   const auto = autoLeases(disks, policy.autoDiskLeases, facts);
   checkNoSharedArea(explicit, auto.leases);
   const leases = [...explicit, ...auto.leases];

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import { posix } from 'node:path';
 import type { NetworkHost } from './domain-disk.js';
 import { identified, unidentified, type IdentityResult } from './identity-result.js';
 import { shown } from './refusal.js';
@@ -16,6 +18,16 @@ import { shown } from './refusal.js';
  * list normalised: names lowercased, the default port spelled out, sorted,
  * duplicates dropped. A server named by address in one domain and by name in
  * another still gets two identities: name servers alike in every domain.
+ * An IPv6 address is written in its canonical form (RFC 5952: lowercase,
+ * the longest zero run compressed), brackets or not, so `FD00:0::5` and
+ * `[fd00::5]` are one server.
+ *
+ * Names are canonicalised as libvirt reads them: an iSCSI `IQN[/LUN]` has its
+ * IQN lowercased (iSCSI names are case-insensitive) and LUN 0 spelled out
+ * when none is given (libvirt's default); a Gluster `VOLUME/PATH` and an NFS
+ * path are normalised as paths (`vol//img`, `vol/./img` are `vol/img`; an NFS
+ * path with or without its leading `/` is one path). A Gluster name starting
+ * with `/` is refused by libvirt, and gets no identity.
  */
 
 const DEFAULT_PORTS: Readonly<Record<string, number>> = {
@@ -36,8 +48,47 @@ const DEFAULT_PORTS: Readonly<Record<string, number>> = {
 
 const CLUSTER_NAMED = new Set(['iscsi', 'rbd', 'gluster', 'sheepdog']);
 
+/** A host name lowercased; an IPv6 address (bracketed or not) in its canonical form. */
+function hostName(written: string): string {
+  const bare = written.startsWith('[') && written.endsWith(']') ? written.slice(1, -1) : written;
+  if (isIP(bare) === 6) {
+    try {
+      // The WHATWG URL parser writes an IPv6 host in its canonical (RFC 5952) form, bracketed.
+      return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+    } catch {
+      // A zone index (fe80::1%eth0) is not a URL host: kept as written, lowercased.
+    }
+    return bare.toLowerCase();
+  }
+  return written.toLowerCase();
+}
+
+const LUN = /^[0-9]{1,5}$/;
+
+/** The name libvirt means, written one way. */
+function canonicalName(protocol: string, name: string): IdentityResult {
+  switch (protocol) {
+    case 'iscsi': {
+      const slash = name.indexOf('/');
+      const iqn = (slash < 0 ? name : name.slice(0, slash)).toLowerCase();
+      const lun = slash < 0 ? '0' : name.slice(slash + 1);
+      if (iqn === '' || !LUN.test(lun)) return unidentified(`its iscsi name ${shown(name)} is not IQN or IQN/LUN with a decimal LUN`);
+      return identified(`${iqn}/${Number(lun)}`);
+    }
+    case 'gluster': {
+      const slash = name.indexOf('/');
+      if (slash <= 0) return unidentified(`its gluster name ${shown(name)} is not VOLUME/PATH (libvirt refuses it)`);
+      return identified(`${name.slice(0, slash)}${posix.normalize(`/${name.slice(slash + 1)}`)}`);
+    }
+    case 'nfs':
+      return identified(posix.normalize(`/${name}`));
+    default:
+      return identified(name);
+  }
+}
+
 function hostPart(host: NetworkHost, defaultPort: number): string {
-  const name = host.name.toLowerCase();
+  const name = hostName(host.name);
   // An IPv6 address is bracketed so its colons cannot be read as the port's.
   return `${name.includes(':') ? `[${name}]` : name}:${host.port === undefined ? defaultPort : Number(host.port)}`;
 }
@@ -55,5 +106,7 @@ export function networkIdentity(protocol: string, name: string, hosts: readonly 
   if (defaultPort === undefined) return unidentified(`its network protocol ${shown(protocol)} is not one the policy knows`);
   if (CLUSTER_NAMED.has(protocol) && name === '') return unidentified(`its ${protocol} source has no name, and the name is what identifies it`);
   const hostList = hostsPart(protocol, hosts, defaultPort);
-  return hostList.ok ? identified(`net:${protocol}:${hostList.identity}:${name}`) : hostList;
+  if (!hostList.ok) return hostList;
+  const canonical = canonicalName(protocol, name);
+  return canonical.ok ? identified(`net:${protocol}:${hostList.identity}:${canonical.identity}`) : canonical;
 }

@@ -5,7 +5,7 @@
  */
 
 export const PolicyRule = {
-  /** Not well-formed XML, too large, not UTF-8, DOCTYPE entities, too many elements, or a duplicate singleton element. */
+  /** Not well-formed XML, too large, not UTF-8, a DOCTYPE, too many elements, a duplicate singleton element, or a namespace-prefixed attribute or element the policy would read differently from libvirt. */
   xml: 'POLICY_XML',
   /** The root element is not <domain>. */
   notDomain: 'POLICY_NOT_DOMAIN',
@@ -31,6 +31,10 @@ export const PolicyRule = {
   leaseDuplicate: 'POLICY_LEASE_DUPLICATE',
   /** A disk whose source lies below a lease root (qemu must never see lease storage). */
   diskInLeaseRoot: 'POLICY_DISK_IN_LEASE_ROOT',
+  /** What the policy must know about a disk or a root could not be found out on this host (a deadline, an I/O error): it cannot decide safely. */
+  diskFacts: 'POLICY_DISK_FACTS',
+  /** Two shared file roots resolve on this host to one directory, or one inside the other. */
+  sharedRoots: 'POLICY_SHARED_ROOTS',
   /** Two disks of one domain are the same disk and not all of them <shareable/>. */
   diskDuplicate: 'POLICY_DISK_DUPLICATE',
   /** A writable disk that gets no lease while requireForWritableDisks is on. */

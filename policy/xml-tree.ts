@@ -7,7 +7,15 @@ import { PolicyRefused, PolicyRule, refuse, shown } from './refusal.js';
  * does the lexing; this module decides what is accepted: well-formed text
  * only (its validator first, as its parser is lenient), one root element,
  * the five XML entities and numeric character references but no DOCTYPE
- * entities, a bounded size, depth and element count.
+ * at all (an `<!ATTLIST>` gives elements default attributes libvirt would
+ * see and the parser would not), a bounded size, depth and element count.
+ *
+ * libvirt reads attributes with xmlGetProp, which ignores namespaces, and
+ * compares element names without their prefix: `<source x:file='...'>` or
+ * `<x:source>` could be read by libvirt and not by the policy. So a prefixed
+ * attribute (other than an xmlns declaration) on an element the policy
+ * reads, and a prefixed element whose local name is one the policy reads,
+ * are refused.
  */
 
 export interface XmlElement {
@@ -25,6 +33,42 @@ export const XML_ELEMENTS_MAX = 20_000;
 export const XML_LEVELS_MAX = 32;
 
 const XML_ELEMENT = '<?xml>';
+
+/** The elements whose attributes or text the policy reads (domain-xml.ts, domain-disk.ts, domain-lease.ts). */
+const READ_ELEMENTS: ReadonlySet<string> = new Set(['domain', 'name', 'uuid', 'devices', 'emulator', 'seclabel', 'label', 'disk', 'driver', 'source', 'host', 'target', 'readonly', 'shareable', 'lease', 'lockspace', 'key']);
+
+function checkNamespaces(name: string, attributes: ReadonlyMap<string, string>): void {
+  const colon = name.indexOf(':');
+  if (colon >= 0 && READ_ELEMENTS.has(name.slice(colon + 1))) {
+    refuse(PolicyRule.xml, `<${name}>`, `is a prefixed element libvirt reads as <${name.slice(colon + 1)}> (it ignores namespaces) and the policy would not`);
+  }
+  if (!READ_ELEMENTS.has(name)) return;
+  for (const attribute of attributes.keys()) {
+    if (attribute.includes(':') && !attribute.startsWith('xmlns:')) {
+      refuse(PolicyRule.xml, `<${name}>`, `has the namespace-prefixed attribute ${shown(attribute)}: libvirt reads attributes by local name, ignoring namespaces, and could read another value than the policy`);
+    }
+  }
+}
+
+/** Refuses a DOCTYPE in the prolog (after the XML declaration, comments, processing instructions and whitespace). */
+function checkNoDoctype(text: string): void {
+  let at = text.startsWith('\uFEFF') ? 1 : 0;
+  for (;;) {
+    while (at < text.length && ' \t\r\n'.includes(text[at]!)) at += 1;
+    if (text.startsWith('<?', at)) {
+      const end = text.indexOf('?>', at + 2);
+      if (end < 0) return;
+      at = end + 2;
+    } else if (text.startsWith('<!--', at)) {
+      const end = text.indexOf('-->', at + 4);
+      if (end < 0) return;
+      at = end + 3;
+    } else {
+      if (text.startsWith('<!DOCTYPE', at)) refuse(PolicyRule.xml, XML_ELEMENT, 'has a DOCTYPE (libvirt never writes one; its declarations could give elements attributes the policy would not see)');
+      return;
+    }
+  }
+}
 
 const NAMED_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 const REFERENCE = /&([^;&\s]{0,16});?/g;
@@ -86,6 +130,7 @@ class TreeBuilder {
     this.elements += 1;
     if (this.elements > XML_ELEMENTS_MAX) refuse(PolicyRule.xml, XML_ELEMENT, `has more than ${XML_ELEMENTS_MAX} elements`);
     const attributes = new Map(Object.entries((node[':@'] ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+    checkNamespaces(name, attributes);
     const children: XmlElement[] = [];
     const text: string[] = [];
     for (const child of this.nodes(node[name])) {
@@ -120,6 +165,7 @@ function checkedText(input: string | Uint8Array): string {
 }
 
 function parsed(text: string): OrderedNode[] {
+  checkNoDoctype(text);
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
     const at = valid.err.line === undefined || valid.err.col === undefined ? '' : `line ${valid.err.line} column ${valid.err.col}: `;

@@ -94,7 +94,7 @@ export async function checkDomainPolicy(xml: string, policyPath: string): Promis
   const policy = loadHostPolicy(policyPath);
   const parsed = parseDomainXml(xml);
   if (!parsed.ok) return parsed;
-  const facts = await gatherDiskFacts(pathsToInspect(parsed.domain, policy), policy.autoDiskLeases.sharedFileRoots.map((r) => r.path), { stepTimeoutMs: TOOL_IO_TIMEOUT_MS });
+  const facts = await gatherDiskFacts(pathsToInspect(parsed.domain, policy), { shared: policy.autoDiskLeases.sharedFileRoots.map((r) => r.path), lease: policy.leaseRoots }, { stepTimeoutMs: TOOL_IO_TIMEOUT_MS });
   const decision = decideLeases(policy, parsed.domain, facts);
   if (!decision.ok) return decision;
   const directory = await directoryRefusal(policy, decision);

@@ -86,7 +86,7 @@ export class HelperDaemon {
           const ls = this.lockspaces.get(name);
           return ls?.state === 'joined' ? { hostsMax: ls.spec.hostsMax, sectorSize: ls.spec.sectorSize, ioTimeoutMs: ls.spec.ioTimeoutMs } : undefined;
         },
-        gatherFacts: (paths, sharedRootPaths) => gatherDiskFacts(paths, sharedRootPaths, { stepTimeoutMs: DISK_STEP_TIMEOUT_MS }),
+        gatherFacts: (paths, roots) => gatherDiskFacts(paths, roots, { stepTimeoutMs: DISK_STEP_TIMEOUT_MS }),
         ensureAutoLeaseFile: (options) => ensureAutoLeaseFile({ ...options, stepTimeoutMs: DISK_STEP_TIMEOUT_MS }),
       },
       registration,

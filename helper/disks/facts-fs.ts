@@ -1,4 +1,4 @@
-import { lstat, open, realpath, stat } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 
 /**
  * The file-system calls fact gathering makes, passed in so tests can give a
@@ -10,6 +10,7 @@ export interface FactsStats {
   readonly dev: bigint;
   readonly ino: bigint;
   readonly rdev: bigint;
+  readonly nlink: bigint;
   isFile(): boolean;
   isBlockDevice(): boolean;
   isCharacterDevice(): boolean;
@@ -19,10 +20,19 @@ export interface FactsStats {
   isSocket(): boolean;
 }
 
+/** A directory entry as readdir({ withFileTypes: true }) gives it (the type from the directory, no stat). */
+export interface FactsDirEntry {
+  readonly name: string;
+  isBlockDevice(): boolean;
+  isSymbolicLink(): boolean;
+}
+
 export interface FactsFs {
   lstat(path: string): Promise<FactsStats>;
   stat(path: string): Promise<FactsStats>;
   realpath(path: string): Promise<string>;
+  /** The entries of a directory (lease roots are looked into for block devices). */
+  readdir(path: string): Promise<readonly FactsDirEntry[]>;
   /** At most `bytesMax` bytes of a small file (sysfs attributes) as UTF-8; rejects as fs does (ENOENT when absent). */
   readText(path: string, bytesMax: number): Promise<string>;
 }
@@ -42,5 +52,6 @@ export const nodeFactsFs: FactsFs = {
   lstat: (path) => lstat(path, { bigint: true }),
   stat: (path) => stat(path, { bigint: true }),
   realpath: (path) => realpath(path),
+  readdir: (path) => readdir(path, { withFileTypes: true }),
   readText,
 };

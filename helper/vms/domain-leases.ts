@@ -1,4 +1,4 @@
-import type { AutoLeaseFile, AutoLeaseFileOptions } from '../disks/index.js';
+import type { AutoLeaseFile, AutoLeaseFileOptions, RootsToGather } from '../disks/index.js';
 import type { SectorSize } from '../format/index.js';
 import { HelperError } from '../daemon/helper-error.js';
 import { decideLeases, parseDomainXml, pathsToInspect, type DiskFacts, type DomainDescription, type HostPolicy, type PolicyLease, type UnleasedDisk } from '../../policy/index.js';
@@ -22,7 +22,7 @@ export interface DomainLeasesDeps {
   readonly policy: () => HostPolicy;
   /** A joined lockspace's geometry: auto lease files serve the same host ids with the same sector size. */
   readonly lockspaceGeometry: (name: string) => LockspaceGeometry | undefined;
-  readonly gatherFacts: (paths: readonly string[], sharedRootPaths: readonly string[]) => Promise<DiskFacts>;
+  readonly gatherFacts: (paths: readonly string[], roots: RootsToGather) => Promise<DiskFacts>;
   readonly ensureAutoLeaseFile: (options: AutoLeaseFileOptions) => Promise<AutoLeaseFile>;
 }
 
@@ -64,7 +64,7 @@ export async function leasesFromDomain(deps: DomainLeasesDeps, registration: Dom
   if (!parsed.ok) refused(parsed.refusal.rule, parsed.refusal.message);
   checkMatchesRequest(parsed.domain, registration.request);
   const policy = deps.policy();
-  const facts = await deps.gatherFacts(pathsToInspect(parsed.domain, policy), policy.autoDiskLeases.sharedFileRoots.map((r) => r.path));
+  const facts = await deps.gatherFacts(pathsToInspect(parsed.domain, policy), { shared: policy.autoDiskLeases.sharedFileRoots.map((r) => r.path), lease: policy.leaseRoots });
   const decision = decideLeases(policy, parsed.domain, facts);
   if (!decision.ok) refused(decision.refusal.rule, decision.refusal.message);
   const created: string[] = [];

@@ -121,8 +121,26 @@ describe('parseDomainXml refusals', () => {
     expectRefusal(refusalOf(`<domain a='1' a='2'/>`), 'POLICY_XML', '<?xml>', "is not well-formed: line 1 column 15: Attribute 'a' is repeated.");
   });
 
-  it('refuses DOCTYPE entities, unknown entities and bare ampersands', () => {
-    expectRefusal(refusalOf(`<!DOCTYPE domain [<!ENTITY a "aaaa">]><domain><name>&a;</name></domain>`), 'POLICY_XML', '<?xml>', 'declares DOCTYPE entities (libvirt never writes them; they could expand without bound)');
+  it('refuses any DOCTYPE: an <!ATTLIST> default attribute libvirt would see, entities, even an empty one', () => {
+    const doctype = 'has a DOCTYPE (libvirt never writes one; its declarations could give elements attributes the policy would not see)';
+    // libxml2 gives <source> the default file='/local/evil.img'; the policy would see a source without a file.
+    const attlist = `<!DOCTYPE domain [<!ATTLIST source file CDATA "/local/evil.img">]>` + domainXml(`<disk type='file' device='disk'><driver cache='none'/><source/><target dev='vda'/></disk>`);
+    expectRefusal(refusalOf(attlist), 'POLICY_XML', '<?xml>', doctype);
+    expectRefusal(refusalOf(`<!DOCTYPE domain [<!ENTITY a "aaaa">]><domain><name>&a;</name></domain>`), 'POLICY_XML', '<?xml>', doctype);
+    expectRefusal(refusalOf(`\uFEFF<?xml version='1.0'?>\n<!-- a comment -->\n<?pi x?> <!DOCTYPE domain><domain/>`), 'POLICY_XML', '<?xml>', doctype);
+  });
+
+  it('refuses namespace-prefixed attributes and elements the policy reads, which libvirt reads by their local name', () => {
+    const prefixedAttribute = domainXml(`<disk type='file' device='disk' xmlns:x='urn:x'><driver cache='none'/><source x:file='/local/evil.img' file='/srv/nfs/vms/ok.img'/><target dev='vda'/></disk>`);
+    expectRefusal(refusalOf(prefixedAttribute), 'POLICY_XML', '<source>', 'has the namespace-prefixed attribute "x:file": libvirt reads attributes by local name, ignoring namespaces, and could read another value than the policy');
+    const prefixedElement = domainXml(`<disk type='file' device='disk' xmlns:x='urn:x'><driver cache='none'/><x:source file='/local/evil.img'/><target dev='vda'/></disk>`);
+    expectRefusal(refusalOf(prefixedElement), 'POLICY_XML', '<x:source>', 'is a prefixed element libvirt reads as <source> (it ignores namespaces) and the policy would not');
+    // Namespace declarations, and prefixed attributes in elements the policy does not read (metadata), are kept.
+    const metadata = `<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>vm</name><uuid>${UUID}</uuid><metadata><app:info xmlns:app='urn:app' app:owner='ops'/></metadata><devices>${fileDisk('vda')}</devices></domain>`;
+    expect(domainOf(metadata).disks.map((d) => d.source)).toEqual([{ kind: 'path', path: '/srv/nfs/vms/vda.img' }]);
+  });
+
+  it('refuses unknown entities and bare ampersands', () => {
     expectRefusal(refusalOf(`<domain><name>&nbsp;</name></domain>`), 'POLICY_XML', '<?xml>', 'has the reference "&nbsp;", which is not an XML entity or character');
     expectRefusal(refusalOf(`<domain><name>&#0;</name></domain>`), 'POLICY_XML', '<?xml>', 'has the reference "&#0;", which is not an XML entity or character');
     expectRefusal(refusalOf(`<domain a='&#xD800;'/>`), 'POLICY_XML', '<?xml>', 'has the reference "&#xD800;", which is not an XML entity or character');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ADMIN_LEASES_MAX } from '../../dist/protocol/admin-messages.js';
-import { decideLeases, pathsToInspect, type DiskFacts, type DomainDescription, type HostPolicy, type PolicyDecision } from '../../dist/policy/index.js';
-import { domainOf, expectRefusal, factsOf, file, fixture, hostPolicy, LV_UUID, SHIM, VG_UUID } from './support.js';
+import { decideLeases, pathsToInspect, type DiskFacts, type DomainDescription, type HostPolicy, type PathFacts, type PolicyDecision } from '../../dist/policy/index.js';
+import { domainOf, expectRefusal, factsOf, file, fixture, hostPolicy, LEASE_ROOTS, LV_UUID, SHIM, VG_UUID } from './support.js';
 
 const POLICY = hostPolicy();
 const UUID = '8f2c6a3e-51b7-4c1d-9e0a-2b7d4f6c8a10';
@@ -45,6 +45,18 @@ function autoLease(resource: string, target: string, identity: string, mode: 'ex
   };
 }
 
+function wholeDiskLease(resource: string, targets: string, identity: string, target = targets) {
+  return {
+    lockspace: 'cluster',
+    resource,
+    path: `${DISKS}/${resource}.lease`,
+    offset: 0,
+    mode: 'shared',
+    reason: `partition disk ${targets} on whole disk (identity ${JSON.stringify(identity)}): shared, so the whole disk cannot be leased exclusively meanwhile`,
+    origin: { kind: 'auto-disk', target, identity },
+  };
+}
+
 const WEB_FACTS = factsOf({
   '/srv/nfs/vms/web-01/root.qcow2': file('/srv/nfs/vms/web-01/root.qcow2'),
   '/srv/nfs/vms/web-01/data.raw': file('/srv/nfs/vms/web-01/data.raw'),
@@ -75,7 +87,35 @@ describe('decideLeases on realistic domains', () => {
       autoLease('disk-20ce98110a9bbc056ad202c8fe2a2b7d2b203a59', 'sdb', 'wwn:0x600a0b80002a3b4c0000123456789abc', 'shared'),
       autoLease('disk-e5b6d8f5fc159118e768954047bd8a68ed31d684', 'vda', `lvm:${VG_UUID}/${LV_UUID}`),
       autoLease('disk-977c3f81484fffeb27d0922f0fcc7b03049ecdec', 'vdc', 'serial:BACKUP-7731-part1'),
+      wholeDiskLease('disk-5b7b0ec1883ac665827971c9a3d0c65f946e2ec4', 'vdc', 'serial:BACKUP-7731'),
     ]);
+  });
+
+  it('gives a partition a shared lease on its whole disk, the resource a VM on the whole disk holds exclusively', () => {
+    const sdc = (partition: number | undefined): PathFacts => ({
+      kind: 'block',
+      resolvedPath: partition === undefined ? '/dev/sdc' : `/dev/sdc${partition}`,
+      rdev: `8:${32 + (partition ?? 0)}`,
+      identities: partition === undefined ? [{ kind: 'wwn', value: '0x5000C500A1B2C3D4' }] : [{ kind: 'partition', of: { kind: 'wwn', value: '0x5000C500A1B2C3D4' }, number: partition }],
+    });
+    const blockDisk = (target: string, path: string): string => `<disk type='block' device='disk'><driver cache='none'/><source dev='${path}'/><target dev='${target}'/></disk>`;
+    const whole = accepted(decide(domainXml(blockDisk('vda', '/dev/sdc')), factsOf({ '/dev/sdc': sdc(undefined) }))).leases;
+    expect(whole).toEqual([autoLease('disk-7ba0854e1a3c05f7c23eab74542e12ffd9e3131a', 'vda', 'wwn:0x5000c500a1b2c3d4')]);
+    const part = accepted(decide(domainXml(blockDisk('vda', '/dev/sdc1')), factsOf({ '/dev/sdc1': sdc(1) }))).leases;
+    expect(part).toEqual([
+      autoLease('disk-eae921551e874c9a3f3075628515d7356a3626f0', 'vda', 'wwn:0x5000c500a1b2c3d4-part1'),
+      wholeDiskLease('disk-7ba0854e1a3c05f7c23eab74542e12ffd9e3131a', 'vda', 'wwn:0x5000c500a1b2c3d4'),
+    ]);
+    // Two partitions of one disk in one domain: one shared lease on the disk.
+    const both = accepted(decide(domainXml(blockDisk('vda', '/dev/sdc1') + blockDisk('vdb', '/dev/sdc2')), factsOf({ '/dev/sdc1': sdc(1), '/dev/sdc2': sdc(2) }))).leases;
+    expect(both).toEqual([
+      autoLease('disk-eae921551e874c9a3f3075628515d7356a3626f0', 'vda', 'wwn:0x5000c500a1b2c3d4-part1'),
+      autoLease('disk-54eb3e2abb149acbab5f72273ce48ded5e35a14f', 'vdb', 'wwn:0x5000c500a1b2c3d4-part2'),
+      wholeDiskLease('disk-7ba0854e1a3c05f7c23eab74542e12ffd9e3131a', 'vda, vdb', 'wwn:0x5000c500a1b2c3d4', 'vda'),
+    ]);
+    // A disk and a partition of it in one domain: two drives writing one disk.
+    const overlap = domainXml(blockDisk('vda', '/dev/sdc') + blockDisk('vdb', '/dev/sdc1'));
+    expectRefusal(refused(decide(overlap, factsOf({ '/dev/sdc': sdc(undefined), '/dev/sdc1': sdc(1) }))), 'POLICY_DISK_DUPLICATE', "<disk target='vdb'>", `is a partition of disk vda's disk (identity "wwn:0x5000c500a1b2c3d4"), and not every one of them is <shareable/>`);
   });
 
   it('leases iSCSI, RBD and NBD disks, not the read-only HTTPS cdrom', () => {
@@ -127,6 +167,74 @@ describe('decideLeases refusals', () => {
     const resolved = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img'));
     const facts = factsOf({ '/srv/nfs/vms/x.img': file('/var/lib/vmlease/leases/disks/disk-1.lease') });
     expectRefusal(refused(decide(resolved, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img" (resolved on this host to "/var/lib/vmlease/leases/disks/disk-1.lease") in lease root /var/lib/vmlease/leases: qemu must never open lease storage');
+  });
+
+  it('refuses a writable disk whose facts could not be found out, even when leases are not required, and leaves one that does not exist unleased', () => {
+    const optional = hostPolicy({ requireForWritableDisks: false });
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img'));
+    const timedOut = factsOf({ '/srv/nfs/vms/x.img': { kind: 'unknown', reason: 'lstat /srv/nfs/vms/x.img did not answer within 10000 ms (it may still complete)' } });
+    expectRefusal(refused(decide(xml, timedOut, optional)), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img", which could not be inspected on this host, so it cannot be kept out of the lease roots: lstat /srv/nfs/vms/x.img did not answer within 10000 ms (it may still complete)');
+    const rootUnknown = factsOf({ '/srv/nfs/vms/x.img': file('/srv/nfs/vms/x.img') }, { '/srv/nfs/vms': { unknown: 'it cannot be resolved: EIO: i/o error' }, '/srv/nfs/iso': '/srv/nfs/iso' });
+    expectRefusal(refused(decide(xml, rootUnknown, optional)), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'is writable and its identity could not be determined: shared file root vmstore (/srv/nfs/vms) could not be looked at on this host: it cannot be resolved: EIO: i/o error');
+    const notGathered = factsOf({});
+    expectRefusal(refused(decide(xml, notGathered, optional)), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'is writable and its identity could not be determined: no facts were gathered for "/srv/nfs/vms/x.img"');
+    const absent = factsOf({ '/srv/nfs/vms/x.img': { kind: 'missing', reason: "ENOENT: no such file or directory, lstat '/srv/nfs/vms/x.img'" } });
+    expect(accepted(decide(xml, absent, optional)).unleasedDisks).toEqual([{ target: 'vda', reason: `"/srv/nfs/vms/x.img" does not exist on this host: ENOENT: no such file or directory, lstat '/srv/nfs/vms/x.img'` }]);
+  });
+
+  it('refuses shared roots that resolve on this host to one directory or one inside the other', () => {
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/iso/x.img'));
+    const nested = factsOf({ '/srv/nfs/iso/x.img': file('/srv/nfs/vms/iso/x.img') }, { '/srv/nfs/vms': '/srv/nfs/vms', '/srv/nfs/iso': '/srv/nfs/vms/iso' });
+    expectRefusal(refused(decide(xml, nested)), 'POLICY_SHARED_ROOTS', 'sharedFileRoots iso', '(/srv/nfs/iso) resolves on this host to "/srv/nfs/vms/iso", inside shared file root vmstore (/srv/nfs/vms, resolved to "/srv/nfs/vms"): a file there would have two identities');
+    const same = factsOf({ '/srv/nfs/iso/x.img': file('/mnt/share/x.img') }, { '/srv/nfs/vms': '/mnt/share', '/srv/nfs/iso': '/mnt/share' });
+    expectRefusal(refused(decide(xml, same)), 'POLICY_SHARED_ROOTS', 'sharedFileRoots vmstore', '(/srv/nfs/vms) resolves on this host to "/mnt/share", the same directory as shared file root iso (/srv/nfs/iso, resolved to "/mnt/share"): a file there would have two identities');
+  });
+
+  it('refuses one file named twice through names that resolve apart (a bind mount), by its device and inode', () => {
+    const image = { device: '0:52', inode: '4242' };
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/a/x.img') + fileDisk('vdb', '/srv/nfs/vms/b/x.img'));
+    const facts = factsOf({ '/srv/nfs/vms/a/x.img': file('/srv/nfs/vms/a/x.img', image), '/srv/nfs/vms/b/x.img': file('/srv/nfs/vms/b/x.img', image) });
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_DUPLICATE', "<disk target='vdb'>", 'is the same disk as vda (identity "file:vmstore/a/x.img"), and not every one of its disks is <shareable/>');
+  });
+
+  it('leaves a hard-linked writable file without a lease, and refuses it when leases are required', () => {
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/a.img'));
+    const facts = factsOf({ '/srv/nfs/vms/a.img': file('/srv/nfs/vms/a.img', { links: 2 }) });
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_UNLEASED', "<disk target='vda'>", 'is writable but gets no lease: "/srv/nfs/vms/a.img" has 2 hard links: each of its names would get a lease of its own');
+    expect(accepted(decide(xml, facts, hostPolicy({ requireForWritableDisks: false }))).unleasedDisks).toEqual([{ target: 'vda', reason: '"/srv/nfs/vms/a.img" has 2 hard links: each of its names would get a lease of its own' }]);
+  });
+
+  it('refuses a disk that is a block device a lease root holds, whatever name leads to it', () => {
+    const lockspace = { kind: 'block', resolvedPath: '/dev/dm-4', rdev: '253:4', identities: [{ kind: 'lvm', vgUuid: VG_UUID, lvUuid: LV_UUID }] } as const;
+    const roots = { ...LEASE_ROOTS, '/dev/vg_leases': { resolvedPath: '/dev/vg_leases', blockDevices: ['253:4', '253:9'] } };
+    for (const path of ['/dev/mapper/vg_leases-cluster', '/dev/dm-4']) {
+      const xml = domainXml(`<disk type='block' device='disk'><driver cache='none'/><source dev='${path}'/><target dev='vda'/></disk>`);
+      expectRefusal(refused(decide(xml, factsOf({ [path]: lockspace }, undefined, roots))), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", `has source "${path}", block device 253:4, which lease root /dev/vg_leases holds: qemu must never open lease storage`);
+    }
+  });
+
+  it('refuses a disk below a lease root as resolved on this host (the root a symlink)', () => {
+    const roots = { ...LEASE_ROOTS, '/var/lib/vmlease/leases': { resolvedPath: '/data/leases', blockDevices: [] } };
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img', "<driver cache='none'/>"));
+    const facts = factsOf({ '/srv/nfs/vms/x.img': file('/data/leases/disks/disk-1.lease') }, undefined, roots);
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img" (resolved on this host to "/data/leases/disks/disk-1.lease") in lease root /var/lib/vmlease/leases (which resolves on this host to /data/leases): qemu must never open lease storage');
+  });
+
+  it('refuses a disk below a lease root bind-mounted elsewhere, by the root directory\'s device and inode', () => {
+    const roots = { ...LEASE_ROOTS, '/var/lib/vmlease/leases': { resolvedPath: '/var/lib/vmlease/leases', directory: '64769:5521', blockDevices: [] } };
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img', "<driver cache='none'/>"));
+    // /srv/nfs/vms/x.img is /var/lib/vmlease/leases/disks/disk-1.lease, the root bind-mounted at /srv/nfs/vms: realpath does not see it.
+    const facts = factsOf({ '/srv/nfs/vms/x.img': file('/srv/nfs/vms/x.img', { directories: ['64769:6001', '64769:5521', '40:2', '64768:2'] }) }, undefined, roots);
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_IN_LEASE_ROOT', "<disk target='vda'>", 'has source "/srv/nfs/vms/x.img", resolved on this host to "/srv/nfs/vms/x.img", below directory 64769:5521, which is lease root /var/lib/vmlease/leases mounted elsewhere (a bind mount): qemu must never open lease storage');
+  });
+
+  it('refuses a disk when a lease root could not be looked at', () => {
+    const roots = { ...LEASE_ROOTS, '/dev/vg_leases': { resolvedPath: '/dev/vg_leases', blockDevices: [], unknown: 'its entries cannot be listed: readdir /dev/vg_leases did not answer within 10000 ms' } };
+    const xml = domainXml(fileDisk('vda', '/srv/nfs/vms/x.img', "<driver cache='none'/>"));
+    const facts = factsOf({ '/srv/nfs/vms/x.img': file('/srv/nfs/vms/x.img') }, undefined, roots);
+    expectRefusal(refused(decide(xml, facts)), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'cannot be checked against lease root /dev/vg_leases: its entries cannot be listed: readdir /dev/vg_leases did not answer within 10000 ms');
+    const { '/dev/vg_leases': _dropped, ...notGathered } = LEASE_ROOTS;
+    expectRefusal(refused(decide(xml, factsOf({ '/srv/nfs/vms/x.img': file('/srv/nfs/vms/x.img') }, undefined, notGathered))), 'POLICY_DISK_FACTS', "<disk target='vda'>", 'cannot be checked against lease root /dev/vg_leases: no facts were gathered for the root');
   });
 
   it('refuses a leased writable disk that uses the host page cache', () => {

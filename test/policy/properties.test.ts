@@ -39,11 +39,11 @@ function diskOf(spec: DiskSpec, target: string): { node: XmlNode; facts: Record<
   switch (spec.kind) {
     case 'file': {
       const path = `/srv/nfs/vms/r&d's "lab"/${target}.qcow2`;
-      return { node: disk('file', el('source', { file: path })), facts: { [path]: { kind: 'file', resolvedPath: path, device: '0:52', inode: `1${target.length}${target.charCodeAt(2)}` } } };
+      return { node: disk('file', el('source', { file: path })), facts: { [path]: { kind: 'file', resolvedPath: path, device: '0:52', inode: `1${target.length}${target.charCodeAt(2)}`, links: 1, directories: [] } } };
     }
     case 'local': {
       const path = `/var/lib/libvirt/images/${target}.img`;
-      return { node: disk('file', el('source', { file: path })), facts: { [path]: { kind: 'file', resolvedPath: path, device: '8:1', inode: `2${target.charCodeAt(2)}` } } };
+      return { node: disk('file', el('source', { file: path })), facts: { [path]: { kind: 'file', resolvedPath: path, device: '8:1', inode: `2${target.charCodeAt(2)}`, links: 1, directories: [] } } };
     }
     case 'lvm': {
       const path = `/dev/vg_shared/${target}`;
@@ -134,7 +134,7 @@ describe('one disk reached by different names', () => {
       fc.property(fc.array(segment, { minLength: 1, maxLength: 4 }), fc.array(fc.tuple(fc.array(segment, { minLength: 1, maxLength: 3 }), fc.constantFrom('', '/.', '//'), fc.constantFrom('/srv/nfs/vms', '/mnt/a', '/net/filer/export/vms')), { minLength: 2, maxLength: 4 }), (real, spellings) => {
         const leases = spellings.map(([link, noise, mountedAt]) => {
           const written = `/srv/nfs/vms${noise}/${link.join('/')}`;
-          const facts = factsOf({ [written]: { kind: 'file', resolvedPath: `${mountedAt}/${real.join('/')}`, device: '0:52', inode: '99' } }, { ...SHARED_ROOTS, '/srv/nfs/vms': mountedAt });
+          const facts = factsOf({ [written]: { kind: 'file', resolvedPath: `${mountedAt}/${real.join('/')}`, device: '0:52', inode: '99', links: 1, directories: [] } }, { ...SHARED_ROOTS, '/srv/nfs/vms': mountedAt });
           return autoLeaseOf(decide(oneDisk('file', written), facts));
         });
         for (const lease of leases) expect(lease).toEqual(leases[0]);
@@ -150,6 +150,74 @@ describe('one disk reached by different names', () => {
       fc.property(fc.array(fc.tuple(devicePath, fc.integer({ min: 0, max: 255 })), { minLength: 2, maxLength: 4 }), (names) => {
         const leases = names.map(([path, minor]) => autoLeaseOf(decide(oneDisk('block', path), factsOf({ [path]: { kind: 'block', resolvedPath: `/dev/dm-${minor}`, rdev: `253:${minor}`, identities: [lvm] } }))));
         for (const lease of leases) expect(lease).toEqual(leases[0]);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+function networkDisk(protocol: string, name: string, host: string): string {
+  const source = el('source', { protocol, name }, el('host', { name: host }));
+  return render(domain([el('disk', { type: 'network', device: 'disk' }, el('driver', { cache: 'none' }), source, el('target', { dev: 'vda' }))], []));
+}
+
+/** Each letter of TEXT in upper or lower case, as BITS says. */
+function cased(text: string, bits: readonly boolean[]): string {
+  return [...text].map((c, i) => (bits[i % bits.length] ? c.toUpperCase() : c.toLowerCase())).join('');
+}
+
+describe('one network disk written different ways', () => {
+  it('gets one lease whatever the case of its IQN and whether LUN 0 is written', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), fc.constantFrom('', '/0', '/00')), { minLength: 2, maxLength: 4 }), (spellings) => {
+        const leases = spellings.map(([bits, lun]) => autoLeaseOf(decide(networkDisk('iscsi', `${cased('iqn.2024-01.com.example:store.t1', bits)}${lun}`, 'san'), factsOf({}))));
+        for (const lease of leases) expect(lease).toEqual(leases[0]);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('gets one lease however its IPv6 server and its Gluster or NFS path are spelled', () => {
+    const v6 = fc.tuple(fc.constantFrom('fd00::5', 'fd00:0::5', 'fd00:0:0:0:0:0:0:5', 'FD00::0005', 'fd00:0000::5'), fc.boolean()).map(([a, bracketed]) => (bracketed ? `[${a}]` : a));
+    const noise = fc.constantFrom('/', '//', '/./', '/sub/../');
+    fc.assert(
+      fc.property(fc.array(fc.tuple(v6, noise), { minLength: 2, maxLength: 4 }), (spellings) => {
+        const nbd = spellings.map(([host]) => autoLeaseOf(decide(networkDisk('nbd', 'scratch', host), factsOf({}))));
+        for (const lease of nbd) expect(lease).toEqual(nbd[0]);
+        const gluster = spellings.map(([, sep]) => autoLeaseOf(decide(networkDisk('gluster', `gv0${sep}vm.img`, 'gl1'), factsOf({}))));
+        for (const lease of gluster) expect(lease).toEqual(gluster[0]);
+        const nfs = spellings.map(([, sep]) => autoLeaseOf(decide(networkDisk('nfs', `export${sep}vm.img`, 'filer'), factsOf({}))));
+        for (const lease of nfs) expect(lease).toEqual(nfs[0]);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('facts the policy cannot trust', () => {
+  it('never lets a block device a lease root holds be a disk, whatever its name', () => {
+    const lvm = { kind: 'lvm', vgUuid: pad32('vgleases'), lvUuid: pad32('lvcluster') } as const;
+    const name = fc.oneof(segment.map((s) => `/dev/mapper/${s}`), fc.integer({ min: 0, max: 255 }).map((n) => `/dev/dm-${n}`), segment.map((s) => `/srv/nfs/vms/${s}`));
+    fc.assert(
+      fc.property(name, fc.integer({ min: 0, max: 255 }), fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 4 }), (path, minor, others) => {
+        const rdev = `253:${minor}`;
+        const roots = { '/var/lib/vmlease/leases': { resolvedPath: '/var/lib/vmlease/leases', blockDevices: [] }, '/dev/vg_leases': { resolvedPath: '/dev/vg_leases', blockDevices: [...others.map((o) => `253:${o}`), rdev] } };
+        const decision = decide(oneDisk('block', path), factsOf({ [path]: { kind: 'block', resolvedPath: `/dev/dm-${minor}`, rdev, identities: [lvm] } }, undefined, roots));
+        expect(decision.ok ? 'accepted' : decision.refusal.rule).toBe('POLICY_DISK_IN_LEASE_ROOT');
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('never leaves a writable disk whose facts are unknown unleased', () => {
+    fc.assert(
+      fc.property(fc.array(segment, { minLength: 1, maxLength: 3 }), fc.string({ minLength: 1, maxLength: 40 }), fc.boolean(), (parts, reason, rootUnknown) => {
+        const path = `/srv/nfs/vms/${parts.join('/')}`;
+        const facts = rootUnknown
+          ? factsOf({ [path]: { kind: 'file', resolvedPath: path, device: '0:52', inode: '5', links: 1, directories: [] } }, { ...SHARED_ROOTS, '/srv/nfs/vms': { unknown: reason } })
+          : factsOf({ [path]: { kind: 'unknown', reason } });
+        const decision = decide(oneDisk('file', path), facts);
+        expect(decision.ok ? 'accepted' : decision.refusal.rule).toBe('POLICY_DISK_FACTS');
       }),
       { numRuns: RUNS },
     );
