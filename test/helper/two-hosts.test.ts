@@ -184,7 +184,14 @@ async function killHost1(world: World): Promise<{ killedAt: number; watcher: Del
   const watcher = await watchHost1(world.cluster);
   const pids = [world.host1.process.pid!, world.supervisor.pid!, world.childPid];
   const killedAt = Date.now();
-  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (error) {
+      // The VM's command dies with its supervisor (pdeathsig); a fast reaper may have taken it already.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
   for (const pid of pids) await goneAt(pid, 5_000);
   return { killedAt, watcher };
 }
