@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vmlease, type CliResult } from '../support/cli.js';
-import { exitOf, makeCluster, startHelper, VM_GID, VM_UID, type Cluster, type HelperProcess } from '../support/helper-harness.js';
+import { exitOf, makeCluster, startHelper, writeAutoLeasePolicy, VM_GID, VM_UID, type Cluster, type HelperProcess } from '../support/helper-harness.js';
 
 const VM_A = '5a6b7c8d-1e2f-4a3b-8c4d-5e6f7a8b9c0d';
 const VM_B = '6b7c8d9e-2f3a-4b4c-9d5e-6f7a8b9c0d1e';
@@ -72,15 +72,7 @@ beforeAll(async () => {
   mkdirSync(disksDir);
   expect(vmlease(['init-lease-directory', '--allow-local-fs', `${cluster.lockspace}:${disksDir}`]).status).toBe(0);
   prefix = join(cluster.dir, 'prefix');
-  writeFileSync(
-    cluster.policyPath,
-    JSON.stringify({
-      leaseRoots: [cluster.leasesDir],
-      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory: disksDir, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }], allowLocalDirectory: true },
-      onLockFailure: 'kill',
-      emulatorShim: join(prefix, 'libexec/vmlease/qemu-shim'),
-    }),
-  );
+  writeAutoLeasePolicy(cluster, { directory: disksDir, imagesDir, emulatorShim: join(prefix, 'libexec/vmlease/qemu-shim') });
   qemuConf = join(cluster.dir, 'qemu.conf');
   writeFileSync(qemuConf, '# libvirt qemu.conf\n#user = "root"\nuser = "nobody"   # who qemu runs as\ngroup = "nogroup"\n');
   libvirtRunDir = join(cluster.dir, 'libvirt-qemu');

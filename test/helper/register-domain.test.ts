@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vmlease } from '../support/cli.js';
-import { makeCluster, startHelper, VM_UID, type Cluster, type HelperProcess } from '../support/helper-harness.js';
+import { makeCluster, startHelper, writeAutoLeasePolicy, VM_UID, type Cluster, type HelperProcess } from '../support/helper-harness.js';
 
 const SHIM = '/usr/local/libexec/vmlease/qemu-shim';
 const VM_A = '3f0e8a52-6c1d-4b7e-9a10-2c4d5e6f7a8b';
@@ -61,15 +61,7 @@ function writeDomain(name: string, xml: string): string {
 }
 
 function writePolicy(directory: string, allowLocalDirectory = true): void {
-  writeFileSync(
-    cluster.policyPath,
-    JSON.stringify({
-      leaseRoots: [cluster.leasesDir],
-      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }], allowLocalDirectory },
-      onLockFailure: 'kill',
-      emulatorShim: SHIM,
-    }),
-  );
+  writeAutoLeasePolicy(cluster, { directory, imagesDir, emulatorShim: SHIM, allowLocalDirectory });
 }
 
 beforeAll(async () => {

@@ -13,7 +13,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vmlease } from '../support/cli.js';
-import { alive, makeCluster, type Cluster } from '../support/helper-harness.js';
+import { alive, makeCluster, writeAutoLeasePolicy, type Cluster } from '../support/helper-harness.js';
 import { processUid, setupMachine, startLibvirtHost, userId, type LibvirtHost } from './libvirt-host.js';
 
 const VM_1 = '3f0e8a52-6c1d-4b7e-9a10-2c4d5e6f7a8b';
@@ -99,15 +99,7 @@ beforeAll(async () => {
   expect(vmlease(['init-lease-directory', '--allow-local-fs', `${cluster.lockspace}:${disksDir}`]).status).toBe(0);
   cluster.resource('vm-one');
   prefix = join(cluster.dir, 'prefix-1');
-  writeFileSync(
-    cluster.policyPath,
-    JSON.stringify({
-      leaseRoots: [cluster.leasesDir],
-      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory: disksDir, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: imagesDir }], allowLocalDirectory: true },
-      onLockFailure: 'kill',
-      emulatorShim: join(prefix, 'libexec/vmlease/qemu-shim'),
-    }),
-  );
+  writeAutoLeasePolicy(cluster, { directory: disksDir, imagesDir, emulatorShim: join(prefix, 'libexec/vmlease/qemu-shim') });
   host1 = await startLibvirtHost(cluster, 1, prefix);
   define(host1, { uuid: VM_1, name: 'vm-one', lease: 'vm-one' });
   define(host1, { uuid: VM_2, name: 'vm-two' });

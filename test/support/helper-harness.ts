@@ -61,6 +61,30 @@ export function makeCluster(options: { ioTimeoutMs: number; hostsMax?: number; l
   };
 }
 
+/** Automatic disk leases on, as the policy tests and the libvirt tests use them. */
+export interface AutoLeasePolicy {
+  /** The marked lease directory. */
+  readonly directory: string;
+  /** The shared file root named `images`. */
+  readonly imagesDir: string;
+  readonly emulatorShim: string;
+  /** The tests' directories are on a local file system (default true). */
+  readonly allowLocalDirectory?: boolean;
+}
+
+/** Writes the cluster's host policy with automatic disk leases required for writable disks. */
+export function writeAutoLeasePolicy(cluster: Cluster, o: AutoLeasePolicy): void {
+  writeFileSync(
+    cluster.policyPath,
+    JSON.stringify({
+      leaseRoots: [cluster.leasesDir],
+      autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory: o.directory, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: o.imagesDir }], allowLocalDirectory: o.allowLocalDirectory ?? true },
+      onLockFailure: 'kill',
+      emulatorShim: o.emulatorShim,
+    }),
+  );
+}
+
 function must(result: CliResult): CliResult {
   if (result.status !== 0) throw new Error(`vmlease failed (${result.status}): ${result.stderr}`);
   return result;
