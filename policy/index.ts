@@ -9,4 +9,4 @@ export { diskIdentity } from './disk-identity.js';
 export type { IdentityResult } from './identity-result.js';
 export { diskResourceName, RESOURCE_HASH_HEX_CHARS, RESOURCE_PREFIX } from './resource-name.js';
 export type { PolicyDecision, PolicyLease, UnleasedDisk } from './policy-lease.js';
-export { decideLeases, pathsToInspect } from './lease-set.js';
+export { decideLeases, pathsToInspect, rootsToInspect } from './lease-set.js';

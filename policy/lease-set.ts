@@ -25,6 +25,15 @@ import { PolicyRefused, PolicyRule, refuse, shown } from './refusal.js';
  * is taken so that what is inspected can follow it; today every path is
  * needed whatever it says.
  */
+/**
+ * The roots whose facts the shell gathers with those paths: the shared file
+ * roots (a file disk's identity is relative to one) and the lease roots (no
+ * disk may lie in one, however it is reached).
+ */
+export function rootsToInspect(policy: HostPolicy): { readonly shared: readonly string[]; readonly lease: readonly string[] } {
+  return { shared: policy.autoDiskLeases.sharedFileRoots.map((r) => r.path), lease: policy.leaseRoots };
+}
+
 export function pathsToInspect(domain: DomainDescription, policy: HostPolicy): string[] {
   void policy;
   const disks = domain.disks.map(sourcePath).filter((p): p is string => p !== undefined);

@@ -1,5 +1,5 @@
-import { checkLeaseDirectory, gatherDiskFacts, DiskError, leaseFileExists, sharedStuckCalls, stepsOf, type Step } from '../../helper/disks/index.js';
-import { decideLeases, loadHostPolicy, parseDomainXml, pathsToInspect, type HostPolicy, type PolicyDecision, type PolicyRefusal } from '../../policy/index.js';
+import { checkLeaseDirectory, gatherDiskFacts, DiskError, type DiskErrorCode, leaseFileExists, sharedStuckCalls, stepsOf, type Step } from '../../helper/disks/index.js';
+import { decideLeases, loadHostPolicy, parseDomainXml, pathsToInspect, rootsToInspect, type HostPolicy, type PolicyDecision, type PolicyRefusal } from '../../policy/index.js';
 import { parseCommandArgs, TOOL_IO_TIMEOUT_MS, type Command } from '../command.js';
 import { readDomainXml } from '../domain-xml-input.js';
 import { ExitStatus, UsageError } from '../exit-status.js';
@@ -26,14 +26,14 @@ interface CheckedLease {
   readonly exists: boolean | null;
 }
 
-function refusal(json: boolean, found: PolicyRefusal): number {
+function refusal(json: boolean, found: CheckRefusal): number {
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, refusal: found }, null, 2)}\n`);
   process.stderr.write(`vmlease policy check: refused: ${found.message}\n`);
   return ExitStatus.refused;
 }
 
 /** The auto lease directory must carry its lockspace's marker, as register will require. */
-async function directoryRefusal(policy: HostPolicy, decision: Decided): Promise<PolicyRefusal | undefined> {
+async function directoryRefusal(policy: HostPolicy, decision: Decided): Promise<CheckRefusal | undefined> {
   if (!decision.leases.some((l) => l.origin.kind === 'auto-disk')) return undefined;
   const { directory, lockspace, allowLocalDirectory } = policy.autoDiskLeases;
   try {
@@ -41,7 +41,7 @@ async function directoryRefusal(policy: HostPolicy, decision: Decided): Promise<
     return undefined;
   } catch (error) {
     if (!(error instanceof DiskError) || error.kind !== 'refused') throw error;
-    return { rule: error.code as PolicyRefusal['rule'], element: `autoDiskLeases.directory`, message: `${error.code}: ${error.message}` };
+    return { rule: error.code, element: `autoDiskLeases.directory`, message: `${error.code}: ${error.message}` };
   }
 }
 
@@ -80,7 +80,10 @@ async function run(args: string[]): Promise<number> {
   return ExitStatus.ok;
 }
 
-export type PolicyCheckResult = { readonly ok: true; readonly decision: Decided; readonly leases: readonly CheckedLease[] } | { readonly ok: false; readonly refusal: PolicyRefusal };
+/** A policy refusal, or the lease directory's (its rule is then the DiskError code, e.g. LEASE_DIR_NO_MARKER). */
+export type CheckRefusal = Omit<PolicyRefusal, 'rule'> & { readonly rule: PolicyRefusal['rule'] | DiskErrorCode };
+
+export type PolicyCheckResult = { readonly ok: true; readonly decision: Decided; readonly leases: readonly CheckedLease[] } | { readonly ok: false; readonly refusal: CheckRefusal };
 
 /**
  * What `policy check` decides for a domain's XML under a policy file, without
@@ -94,7 +97,7 @@ export async function checkDomainPolicy(xml: string, policyPath: string): Promis
   const policy = loadHostPolicy(policyPath);
   const parsed = parseDomainXml(xml);
   if (!parsed.ok) return parsed;
-  const facts = await gatherDiskFacts(pathsToInspect(parsed.domain, policy), { shared: policy.autoDiskLeases.sharedFileRoots.map((r) => r.path), lease: policy.leaseRoots }, { stepTimeoutMs: TOOL_IO_TIMEOUT_MS });
+  const facts = await gatherDiskFacts(pathsToInspect(parsed.domain, policy), rootsToInspect(policy), { stepTimeoutMs: TOOL_IO_TIMEOUT_MS });
   const decision = decideLeases(policy, parsed.domain, facts);
   if (!decision.ok) return decision;
   const directory = await directoryRefusal(policy, decision);

@@ -1,7 +1,7 @@
 import type { AutoLeaseFile, AutoLeaseFileOptions, RootsToGather } from '../disks/index.js';
 import type { SectorSize } from '../format/index.js';
 import { HelperError } from '../daemon/helper-error.js';
-import { decideLeases, parseDomainXml, pathsToInspect, type DiskFacts, type DomainDescription, type HostPolicy, type PolicyLease, type UnleasedDisk } from '../../policy/index.js';
+import { decideLeases, parseDomainXml, pathsToInspect, rootsToInspect, type DiskFacts, type DomainDescription, type HostPolicy, type PolicyLease, type UnleasedDisk } from '../../policy/index.js';
 import type { LeaseLocation } from './lease-location.js';
 
 /**
@@ -64,7 +64,7 @@ export async function leasesFromDomain(deps: DomainLeasesDeps, registration: Dom
   if (!parsed.ok) refused(parsed.refusal.rule, parsed.refusal.message);
   checkMatchesRequest(parsed.domain, registration.request);
   const policy = deps.policy();
-  const facts = await deps.gatherFacts(pathsToInspect(parsed.domain, policy), { shared: policy.autoDiskLeases.sharedFileRoots.map((r) => r.path), lease: policy.leaseRoots });
+  const facts = await deps.gatherFacts(pathsToInspect(parsed.domain, policy), rootsToInspect(policy));
   const decision = decideLeases(policy, parsed.domain, facts);
   if (!decision.ok) refused(decision.refusal.rule, decision.refusal.message);
   const created: string[] = [];
