@@ -1,6 +1,8 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { areaBytes, initialAreaBytes, type LockspaceSpec, type ResourceSpec, type SectorSize } from '../helper/format/index.js';
-import { Lockspace, monotonicClock, Resource } from '../helper/leases/index.js';
+import { fileBallotFloor, Lockspace, monotonicClock, Resource } from '../helper/leases/index.js';
 import { DirectStorage, type IoCounts } from '../helper/storage/index.js';
 import { summarise, type LatencySummary } from './support/stats.js';
 
@@ -62,7 +64,9 @@ export async function measureAcquireRelease(target: string, path: string, sector
   await lsStorage.write(resourceOffset, initialAreaBytes(res));
   const resStorage = await DirectStorage.open(path, { writable: true, ioTimeoutMs: 10_000 });
   const lockspace = await joinedLockspace(lsStorage, ls);
-  const resource = new Resource({ resource: res, hostId: 1, retryDelayMs: 1_000, ballotAttemptsMax: 3 }, resStorage, resourceOffset, lockspace, monotonicClock);
+  // The helper's ballot floor: a durable file in its run directory, as the helper keeps it.
+  const floorDir = mkdtempSync(join(tmpdir(), 'vmlease-bench-floor-'));
+  const resource = new Resource({ resource: res, hostId: 1, retryDelayMs: 1_000, ballotAttemptsMax: 3 }, resStorage, resourceOffset, lockspace, monotonicClock, fileBallotFloor(join(floorDir, 'vm.floor')));
   const acquire: number[] = [];
   const release: number[] = [];
   const acquireIo: IoCounts = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0 };
@@ -90,6 +94,7 @@ export async function measureAcquireRelease(target: string, path: string, sector
   await lockspace.leave();
   await resStorage.close();
   await lsStorage.close();
+  rmSync(floorDir, { recursive: true, force: true });
   const base = { target, sectorSize, hostsMax };
   return [
     { ...base, op: 'acquire', latency: summarise(acquire), readsPerOp: acquireIo.reads / iterations, writesPerOp: acquireIo.writes / iterations, bytesReadPerOp: acquireIo.bytesRead / iterations },
