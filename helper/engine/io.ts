@@ -20,6 +20,15 @@ export interface WriteRequest {
   /** Byte offset within the area. */
   readonly offset: number;
   readonly data: Uint8Array;
+  /**
+   * The read this engine will ask for next if the write succeeds (a ballot's
+   * read of every host block). A hint only: the engine still asks for the
+   * read after it learns the write succeeded. A shell whose storage runs one
+   * I/O at a time in submission order may queue the read right behind the
+   * write and answer the engine's request with it; that read still starts
+   * after the write completed, which is all Disk Paxos asks of it.
+   */
+  readonly thenRead?: { readonly offset: number; readonly length: number };
 }
 
 export type IoRequest = ReadRequest | WriteRequest;

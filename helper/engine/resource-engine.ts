@@ -812,7 +812,11 @@ export class ResourceEngine {
     this.lastOwnBlock = block;
     const id = this.ids.take();
     this.inflight.set(id, { step, epoch: this.epoch });
-    this.ios.push({ kind: 'write', id, offset: this.config.hostId * this.config.resource.sectorSize, data: encodeHostBlock(identityOf(this.config.resource), block) });
+    const offset = this.config.hostId * this.config.resource.sectorSize;
+    const data = encodeHostBlock(identityOf(this.config.resource), block);
+    // A ballot's write is followed by the read of every block (readBallot) when it succeeds.
+    const ballotWrite = step === 'p1-write' || step === 'p2-write';
+    this.ios.push(ballotWrite ? { kind: 'write', id, offset, data, thenRead: { offset: 0, length: specBytes(this.config.resource) } } : { kind: 'write', id, offset, data });
   }
 
   private writeLeader(step: Step, leader: LeaderRecord): void {

@@ -78,6 +78,11 @@ export class Resource {
     if (record && record.generation === generation && record.timestampMs !== 0 && status.state === 'DEAD' && record.ownerWatchdogFireTimeoutMs === 0) this.withoutWatchdog.add(hostId);
   }
 
+  /** Ballot reads answered from the read queued behind their write, and such reads dropped. */
+  get prefetchCounts(): { readonly used: number; readonly dropped: number } {
+    return { ...this.driver.prefetchCounts };
+  }
+
   acquire(mode: LeaseMode): Promise<AcquireResult> {
     this.withoutWatchdog.clear();
     const generation = this.lockspace.engine.generation;

@@ -182,16 +182,18 @@ export class DirectStorage {
    * The view is valid only during the call: its buffer is reused afterwards.
    */
   async readWith<T>(position: number, length: number, consume: (bytes: Uint8Array) => T): Promise<T> {
+    return (await this.readHeld(position, length)).consume(consume);
+  }
+
+  /**
+   * Reads `length` bytes at `position` into an I/O buffer that stays lent
+   * until the returned read is consumed or dropped, so a read queued ahead of
+   * need (the ballot read behind its write) costs no copy. The caller must
+   * do one of the two, or the buffer stays pinned.
+   */
+  async readHeld(position: number, length: number): Promise<HeldRead> {
     const { slot, bytes } = await this.submit('read', position, length, undefined);
-    try {
-      const result = consume(this.arena.bytes(slot).subarray(0, bytes));
-      // The buffer is reused once this returns: nothing may keep a view of it.
-      assert.ok(!(result instanceof Promise), 'readWith consumer must be synchronous');
-      assert.ok(!(ArrayBuffer.isView(result) && result.buffer === this.arena.memory.buffer), 'readWith consumer returned a view of the I/O buffer');
-      return result;
-    } finally {
-      this.arena.release(slot);
-    }
+    return new HeldRead(this.arena, slot, bytes);
   }
 
   async write(position: number, data: Uint8Array): Promise<void> {
@@ -336,5 +338,37 @@ export class DirectStorage {
 
   private post(message: ToWorker): void {
     this.worker.postMessage(message);
+  }
+}
+
+/** A finished read whose bytes stay in the I/O buffer until consumed or dropped (once). */
+export class HeldRead {
+  private held = true;
+
+  constructor(
+    private readonly arena: AlignedArena,
+    private readonly slot: Slot,
+    /** Bytes read: fewer than asked only at the end of a regular file. */
+    readonly bytes: number,
+  ) {}
+
+  /** Hands the bytes to `consume`, then returns the buffer; nothing may keep a view of it. */
+  consume<T>(consume: (bytes: Uint8Array) => T): T {
+    assert.ok(this.held, 'a held read consumed after it was given back');
+    try {
+      const result = consume(this.arena.bytes(this.slot).subarray(0, this.bytes));
+      assert.ok(!(result instanceof Promise), 'readWith consumer must be synchronous');
+      assert.ok(!(ArrayBuffer.isView(result) && result.buffer === this.arena.memory.buffer), 'readWith consumer returned a view of the I/O buffer');
+      return result;
+    } finally {
+      this.drop();
+    }
+  }
+
+  /** Gives the buffer back unread. */
+  drop(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.arena.release(this.slot);
   }
 }

@@ -58,6 +58,8 @@ describe('lockspace and resource shells on an O_DIRECT file', () => {
     // Renewals may interleave; the acquire itself is 3 reads + 3 writes, so allow only renewal I/O on top.
     expect(acquireIo.writes).toBeGreaterThanOrEqual(3);
     expect(acquireIo.reads).toBeGreaterThanOrEqual(3);
+    // Both ballot reads (phase 1 and 2) were queued behind their writes and used.
+    expect(a.res.prefetchCounts).toEqual({ used: 2, dropped: 0 });
 
     const busy = await b.res.acquire('exclusive');
     expect(busy.type).toBe('busy');
