@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { areaBytes, initialAreaBytes, type LockspaceSpec, type ResourceSpec, type SectorSize } from '../helper/format/index.js';
@@ -18,6 +18,8 @@ export interface OpCase {
   readonly hostsMax: number;
   readonly op: 'acquire' | 'release';
   readonly latency: LatencySummary;
+  /** The same reads and writes done synchronously, one after another, on the calling thread: the storage's own time. */
+  readonly syncFloor: LatencySummary;
   readonly readsPerOp: number;
   readonly writesPerOp: number;
   readonly bytesReadPerOp: number;
@@ -95,11 +97,49 @@ export async function measureAcquireRelease(target: string, path: string, sector
   await resStorage.close();
   await lsStorage.close();
   rmSync(floorDir, { recursive: true, force: true });
+  const floors = syncFloors(path, resourceOffset, res, iterations);
   const base = { target, sectorSize, hostsMax };
   return [
-    { ...base, op: 'acquire', latency: summarise(acquire), readsPerOp: acquireIo.reads / iterations, writesPerOp: acquireIo.writes / iterations, bytesReadPerOp: acquireIo.bytesRead / iterations },
-    { ...base, op: 'release', latency: summarise(release), readsPerOp: releaseIo.reads / iterations, writesPerOp: releaseIo.writes / iterations, bytesReadPerOp: releaseIo.bytesRead / iterations },
+    { ...base, op: 'acquire', latency: summarise(acquire), syncFloor: floors.acquire, readsPerOp: acquireIo.reads / iterations, writesPerOp: acquireIo.writes / iterations, bytesReadPerOp: acquireIo.bytesRead / iterations },
+    { ...base, op: 'release', latency: summarise(release), syncFloor: floors.release, readsPerOp: releaseIo.reads / iterations, writesPerOp: releaseIo.writes / iterations, bytesReadPerOp: releaseIo.bytesRead / iterations },
   ];
+}
+
+/**
+ * An acquire's I/Os (area read, own block write, area read, own block write,
+ * area read, leader write) and a release's (leader sector read, leader write,
+ * own block write), done synchronously with O_DIRECT|O_DSYNC on the calling
+ * thread: what the storage itself takes, without threads, deadlines or the engine.
+ */
+function syncFloors(path: string, areaOffset: number, spec: ResourceSpec, iterations: number): { acquire: LatencySummary; release: LatencySummary } {
+  const area = areaBytes('resource', spec.hostsMax, spec.sectorSize);
+  const pages = Math.ceil(area / 65536);
+  const buffer = new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, area);
+  const fd = openSync(path, constants.O_RDWR | constants.O_DIRECT | constants.O_DSYNC);
+  const sector = spec.sectorSize;
+  // Bytes are written back as read: the area stays valid.
+  const ownBlock = areaOffset + sector;
+  const acquire: number[] = [];
+  const release: number[] = [];
+  try {
+    for (let i = 0; i < iterations; i++) {
+      let start = performance.now();
+      for (let phase = 0; phase < 3; phase++) {
+        readSync(fd, buffer, 0, area, areaOffset);
+        const at = phase < 2 ? ownBlock : areaOffset;
+        writeSync(fd, buffer, at - areaOffset, sector, at);
+      }
+      acquire.push(performance.now() - start);
+      start = performance.now();
+      readSync(fd, buffer, 0, sector, areaOffset);
+      writeSync(fd, buffer, 0, sector, areaOffset);
+      writeSync(fd, buffer, sector, sector, ownBlock);
+      release.push(performance.now() - start);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { acquire: summarise(acquire), release: summarise(release) };
 }
 
 export interface JoinCase {

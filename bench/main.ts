@@ -107,10 +107,10 @@ async function leaseSuite(): Promise<{ ops: OpCase[]; joins: JoinCase[]; renewal
 
 function leaseTables(suite: Awaited<ReturnType<typeof leaseSuite>>): string {
   const ops = renderTable(
-    ['TARGET', 'SECTOR', 'HOSTS', 'OP', 'P50_MS', 'P99_MS', 'READS', 'WRITES', 'BYTES_READ', 'SANLOCK_P50_MS', 'SANLOCK_IOS', 'SANLOCK_P50_VS_OURS'],
+    ['TARGET', 'SECTOR', 'HOSTS', 'OP', 'P50_MS', 'P99_MS', 'SYNC_FLOOR_P50_MS', 'P50_VS_FLOOR', 'READS', 'WRITES', 'BYTES_READ', 'SANLOCK_P50_MS', 'SANLOCK_IOS', 'SANLOCK_P50_VS_OURS'],
     suite.ops.map((c) => {
       const sanlockMs = c.op === 'acquire' ? SANLOCK.acquireP50Ms[c.sectorSize] : SANLOCK.releaseP50Ms;
-      return [c.target, String(c.sectorSize), String(c.hostsMax), c.op, c.latency.p50Ms.toFixed(3), c.latency.p99Ms.toFixed(3), c.readsPerOp.toFixed(1), c.writesPerOp.toFixed(1), String(Math.round(c.bytesReadPerOp)), sanlockMs.toFixed(1), String(c.op === 'acquire' ? SANLOCK.acquireIos : SANLOCK.releaseIos), ratio(sanlockMs, c.latency.p50Ms)];
+      return [c.target, String(c.sectorSize), String(c.hostsMax), c.op, c.latency.p50Ms.toFixed(3), c.latency.p99Ms.toFixed(3), c.syncFloor.p50Ms.toFixed(3), ratio(c.latency.p50Ms, c.syncFloor.p50Ms), c.readsPerOp.toFixed(1), c.writesPerOp.toFixed(1), String(Math.round(c.bytesReadPerOp)), sanlockMs.toFixed(1), String(c.op === 'acquire' ? SANLOCK.acquireIos : SANLOCK.releaseIos), ratio(sanlockMs, c.latency.p50Ms)];
     }),
   );
   const joins = renderTable(
