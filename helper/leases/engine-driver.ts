@@ -106,8 +106,7 @@ export class EngineDriver<Event, Outcome> {
   private issueWrite(request: WriteRequest): void {
     // One prefetch at a time: an engine has one ballot write in flight.
     if (this.prefetch) this.dropPrefetch();
-    const write = this.storage.write(this.areaOffset + request.offset, request.data);
-    const prefetch = request.thenRead ? this.queuePrefetch(request.thenRead.offset, request.thenRead.length) : undefined;
+    const { write, prefetch } = this.submitWrite(request);
     write.then(
       () => {
         if (prefetch) prefetch.writeSettled = true;
@@ -121,11 +120,17 @@ export class EngineDriver<Event, Outcome> {
     );
   }
 
-  /** Submits the read now, right behind the write just submitted to the same storage. */
-  private queuePrefetch(offset: number, length: number): Prefetch {
-    const read = this.storage.readHeld(this.areaOffset + offset, length);
+  /** The write, and the read it names queued right behind it on the same storage when there is room. */
+  private submitWrite(request: WriteRequest): { write: Promise<void>; prefetch: Prefetch | undefined } {
+    const at = this.areaOffset + request.offset;
+    if (!request.thenRead) return { write: this.storage.write(at, request.data), prefetch: undefined };
+    const { offset, length } = request.thenRead;
+    const { written, read } = this.storage.writeThenRead(at, request.data, this.areaOffset + offset, length);
+    if (!read) return { write: written, prefetch: undefined };
+    // Its failure is handled where it is taken (issued again) or dropped; until then it must not count as unhandled.
+    read.catch(() => undefined);
     this.prefetch = { offset, length, read, writeSettled: false };
-    return this.prefetch;
+    return { write: written, prefetch: this.prefetch };
   }
 
   /** The prefetched read if it is the one `request` asks for, once its write has completed. */

@@ -55,6 +55,8 @@ interface Pending {
   readonly reject: (error: StorageError) => void;
   /** The deadline passed: the caller has its error, the worker has not finished yet. */
   overdue: boolean;
+  /** Cancelled before the worker took it: its buffer went back to the arena then. */
+  bufferFreed: boolean;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -196,11 +198,32 @@ export class DirectStorage {
     return new HeldRead(this.arena, slot, bytes);
   }
 
-  async write(position: number, data: Uint8Array): Promise<void> {
-    const { slot, bytes } = await this.submit('write', position, data.byteLength, data);
+  write(position: number, data: Uint8Array): Promise<void> {
+    return this.written(this.submit('write', position, data.byteLength, data), position, data.byteLength);
+  }
+
+  /**
+   * Queues a write and, right behind it, a read. The worker runs I/Os one at
+   * a time in queue order, so the read starts only after the write has
+   * completed (Disk Paxos reads every block only after its own write). If
+   * the write cannot be queued, neither is; if only the read cannot, `read`
+   * is undefined. The read's buffer is held as by readHeld.
+   */
+  writeThenRead(position: number, data: Uint8Array, readPosition: number, readLength: number): { written: Promise<void>; read: Promise<HeldRead> | undefined } {
+    const write = this.queue('write', position, data.byteLength, data);
+    if (write instanceof StorageError) return { written: Promise.reject(write), read: undefined };
+    const read = this.queue('read', readPosition, readLength, undefined);
+    return {
+      written: this.written(write, position, data.byteLength),
+      read: read instanceof StorageError ? undefined : read.then(({ slot, bytes }) => new HeldRead(this.arena, slot, bytes)),
+    };
+  }
+
+  private async written(queued: Promise<{ slot: Slot; bytes: number }>, position: number, length: number): Promise<void> {
+    const { slot, bytes } = await queued;
     this.arena.release(slot);
-    if (bytes !== data.byteLength) {
-      throw new StorageError(StorageErrorCode.shortWrite, this.path, `write at ${position} transferred ${bytes} of ${data.byteLength} bytes`);
+    if (bytes !== length) {
+      throw new StorageError(StorageErrorCode.shortWrite, this.path, `write at ${position} transferred ${bytes} of ${length} bytes`);
     }
   }
 
@@ -249,9 +272,15 @@ export class DirectStorage {
   }
 
   private submit(op: IoOp, position: number, length: number, data: Uint8Array | undefined): Promise<{ slot: Slot; bytes: number }> {
-    const refuse = (code: StorageErrorCode, reason: string): Promise<never> => Promise.reject(new StorageError(code, this.path, reason));
+    const queued = this.queue(op, position, length, data);
+    return queued instanceof StorageError ? Promise.reject(queued) : queued;
+  }
+
+  /** Queues one I/O to the worker, or says at once why it cannot be queued. */
+  private queue(op: IoOp, position: number, length: number, data: Uint8Array | undefined): Promise<{ slot: Slot; bytes: number }> | StorageError {
+    const refuse = (code: StorageErrorCode, reason: string): StorageError => new StorageError(code, this.path, reason);
     if (this.closing) return refuse(StorageErrorCode.closed, `${op} after close`);
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failure) return this.failure;
     if (!Number.isSafeInteger(position) || position < 0 || position % this.alignment !== 0) return refuse(StorageErrorCode.misaligned, `${op} offset ${position} is not a multiple of ${this.alignment}`);
     if (!Number.isSafeInteger(length) || length <= 0 || length % this.alignment !== 0) return refuse(StorageErrorCode.misaligned, `${op} length ${length} is not a positive multiple of ${this.alignment}`);
     if (op === 'write' && overlapsOutstandingWrite(this.info.identity, position, position + length)) {
@@ -273,7 +302,7 @@ export class DirectStorage {
     const range = op === 'write' ? addOutstandingWrite(this.info.identity, position, position + length) : undefined;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.onDeadline(id), this.options.ioTimeoutMs);
-      this.pending.set(id, { op, slot, controlIndex, range, resolve: (bytes) => resolve({ slot, bytes }), reject, overdue: false, timer });
+      this.pending.set(id, { op, slot, controlIndex, range, resolve: (bytes) => resolve({ slot, bytes }), reject, overdue: false, bufferFreed: false, timer });
       Atomics.store(this.control, controlIndex, SlotState.queued);
       this.post({ type: 'io', id, op, position, byteOffset: slot.byteOffset, length, controlIndex, alignment: this.alignment });
     });
@@ -284,9 +313,14 @@ export class DirectStorage {
     if (!p || p.overdue) return;
     p.overdue = true;
     const cancelled = Atomics.compareExchange(this.control, p.controlIndex, SlotState.queued, SlotState.cancelled) === SlotState.queued;
-    // A cancelled I/O never reaches the kernel: its sectors are free again at once. Its buffer
-    // and slot stay pinned until the worker acknowledges, which is harmless.
-    if (cancelled) this.releaseRange(p);
+    // A cancelled I/O never reaches the kernel: its sectors are free again at once, and so is its
+    // buffer (the worker skips a cancelled slot without touching it). Its queue slot stays taken
+    // until the worker acknowledges.
+    if (cancelled) {
+      this.releaseRange(p);
+      this.arena.release(p.slot);
+      p.bufferFreed = true;
+    }
     const where = cancelled ? 'it was still queued behind an unfinished I/O and is cancelled' : 'it is in the kernel and may still land';
     p.reject(new StorageError(StorageErrorCode.ioTimeout, this.path, `${p.op} did not complete within ${this.options.ioTimeoutMs} ms; ${where}`));
   }
@@ -305,7 +339,7 @@ export class DirectStorage {
     Atomics.store(this.control, p.controlIndex, SlotState.free);
     if (p.overdue) {
       // The caller has its timeout already; only now, with the I/O finished, may the buffer be reused.
-      this.arena.release(p.slot);
+      if (!p.bufferFreed) this.arena.release(p.slot);
       return;
     }
     if (message.type === 'skipped') assert.fail('I/O skipped although its deadline has not passed');

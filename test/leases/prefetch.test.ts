@@ -29,6 +29,12 @@ class ScriptedStorage {
     });
   }
 
+  /** As DirectStorage's: nothing is queued when the write is refused (a misaligned position here). */
+  writeThenRead(position: number, data: Uint8Array, readPosition: number, readLength: number) {
+    if (position % 512 !== 0) return { written: Promise.reject(new StorageError('STORAGE_MISALIGNED', 'scripted', 'misaligned')), read: undefined };
+    return { written: this.write(position, data), read: this.readHeld(readPosition, readLength) };
+  }
+
   readHeld(position: number, length: number): Promise<{ bytes: number; consume<T>(f: (b: Uint8Array) => T): T; drop(): void }> {
     return new Promise((resolve, reject) => {
       const entry: Submitted = {
@@ -148,6 +154,30 @@ describe('the ballot read queued behind its write', () => {
     storage.submitted[2]!.settle('ok');
     await tick();
     expect(seen.map((e) => (e.type === 'io' ? [e.result.id, e.result.ok, e.result.ok ? e.result.data?.[0] : e.result.reason] : e.type))).toEqual(['start', [1, true, undefined], [2, true, 3]]);
+  });
+
+  it('may fail before its write settles without an unhandled rejection, and is then issued again', async () => {
+    const { storage, seen, driver } = harness((event) => (event.type === 'start' ? [WRITE] : event.type === 'io' && event.result.id === 1 ? [BALLOT_READ] : []));
+    driver.send({ type: 'start' });
+    storage.submitted[1]!.settle('fail'); // nothing has taken the read yet
+    await tick();
+    await tick();
+    storage.submitted[0]!.settle('ok');
+    await tick();
+    await tick();
+    expect(storage.submitted.map((s) => s.op)).toEqual(['write', 'read', 'read']);
+    storage.submitted[2]!.settle('ok');
+    await tick();
+    expect(seen.map((e) => (e.type === 'io' ? [e.result.id, e.result.ok] : e.type))).toEqual(['start', [1, true], [2, true]]);
+  });
+
+  it('queues nothing behind a write the storage refuses', async () => {
+    const { storage, seen, driver } = harness((event) => (event.type === 'start' ? [{ ...WRITE, offset: 100 }] : []));
+    driver.send({ type: 'start' });
+    await tick();
+    expect(storage.submitted).toEqual([]);
+    expect(seen.map((e) => (e.type === 'io' ? [e.result.id, e.result.ok ? 'ok' : e.result.reason] : e.type))).toEqual(['start', [1, 'error']]);
+    expect(driver.prefetchCounts).toEqual({ used: 0, dropped: 0 });
   });
 
   it('is not queued for a write that names no read', async () => {

@@ -78,4 +78,24 @@ describe('lockspace and resource shells on an O_DIRECT file', () => {
     expect(area.byteLength).toBe(specBytes(lockspace));
     for (const s of [a, b, { storage: check }]) await s.storage.close();
   });
+
+  it('acquires with a plain ballot read when the storage has no room to queue it behind the write', async () => {
+    const path = join(dir.path, 'narrow.img');
+    const setup = await DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 1000 });
+    await setup.write(0, initialAreaBytes(lockspace));
+    await setup.write(RESOURCE_OFFSET, initialAreaBytes(resource));
+    await setup.close();
+    const a = await host(path, 1);
+    expect(await a.ls.join()).toBe(1);
+    // One I/O at a time: the read behind each ballot write cannot be queued, and is read after it.
+    const narrow = await DirectStorage.open(path, { writable: true, ioTimeoutMs: 1000, queueDepthMax: 1 });
+    const res = new Resource({ resource, hostId: 1, retryDelayMs: IO_TIMEOUT_MS, ballotAttemptsMax: 3 }, narrow, RESOURCE_OFFSET, a.ls, monotonicClock);
+    expect(await res.acquire('exclusive')).toEqual({ type: 'acquired', lver: 1, mode: 'exclusive' });
+    expect(res.prefetchCounts).toEqual({ used: 0, dropped: 0 });
+    expect(narrow.counts).toMatchObject({ reads: 3, writes: 3 });
+    expect(await res.release()).toMatchObject({ type: 'released', lver: 1 });
+    expect(await a.ls.leave()).toBe(true);
+    await narrow.close();
+    await a.storage.close();
+  });
 });

@@ -76,6 +76,38 @@ describe('direct storage on a regular file', () => {
     await storage.close();
   });
 
+  it('queues a read right behind a write: it sees the write, and is held until consumed or dropped', async () => {
+    const storage = await DirectStorage.open(join(dir.path, 'then-read.img'), { writable: true, create: true, ioTimeoutMs: 5000 });
+    await storage.write(0, new Uint8Array(2048));
+    const block = new Uint8Array(512).fill(0x5c);
+    const { written, read } = storage.writeThenRead(512, block, 0, 2048);
+    await written;
+    const held = await read!;
+    expect(storage.stats.buffersInUse).toBe(1);
+    expect(held.consume((bytes) => [bytes[511], bytes[512], bytes[1023], bytes[1024]])).toEqual([0, 0x5c, 0x5c, 0]);
+    expect(storage.stats.buffersInUse).toBe(0);
+    const again = storage.writeThenRead(512, block, 0, 2048);
+    await again.written;
+    (await again.read!).drop();
+    expect(storage.stats).toEqual({ unfinished: 0, overdue: 0, buffersInUse: 0 });
+    await storage.close();
+  });
+
+  it('queues neither I/O when the write is refused, and the write alone when only the read is', async () => {
+    const storage = await DirectStorage.open(join(dir.path, 'then-read-refused.img'), { writable: true, create: true, ioTimeoutMs: 5000, queueDepthMax: 1 });
+    const before = { ...storage.counts };
+    const refused = storage.writeThenRead(100, new Uint8Array(512), 0, 512);
+    expect(refused.read).toBe(undefined);
+    expect((await storageError(refused.written)).code).toBe('STORAGE_MISALIGNED');
+    expect(storage.counts).toEqual(before);
+    // One queue slot: the write takes it, the read behind it is not queued (and rejects nothing).
+    const alone = storage.writeThenRead(0, new Uint8Array(512).fill(1), 0, 512);
+    expect(alone.read).toBe(undefined);
+    await alone.written;
+    expect(storage.counts).toMatchObject({ reads: 0, writes: 1 });
+    await storage.close();
+  });
+
   it('creates only new files', async () => {
     const path = join(dir.path, 'once.img');
     await (await DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 5000 })).close();
