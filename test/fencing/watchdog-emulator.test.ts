@@ -192,8 +192,10 @@ describe('watchdog emulator process', () => {
     const watchdog = openOn(emulator, fireTimeoutMs);
     watchdog.pet(Number.POSITIVE_INFINITY);
     watchdog.closeWithoutDisarm();
-    expect(await emulator.event('eof', 5_000)).toMatchObject({ disarmed: false });
     await emulator.event('reset', fireTimeoutMs + SLACK_MS);
+    // It read the close without V first, unless a stall past W let its timer fire before it read
+    // the close (seen under heavy load): either way the host is reset, never disarmed.
+    expect(emulator.lines.filter((line) => line.event === 'eof').map((line) => line.disarmed)).not.toContain(true);
     await until('the host processes to die', () => (host.pids.some(alive) ? undefined : true), 2_000);
   });
 
