@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vmlease } from '../support/cli.js';
 import { alive, makeCluster, writeAutoLeasePolicy, type Cluster } from '../support/helper-harness.js';
-import { processUid, setupMachine, startLibvirtHost, userId, type LibvirtHost } from './libvirt-host.js';
+import { parentPid, processUid, setupMachine, startLibvirtHost, userId, type LibvirtHost } from './libvirt-host.js';
 
 const VM_1 = '3f0e8a52-6c1d-4b7e-9a10-2c4d5e6f7a8b';
 const VM_2 = '9b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8';
@@ -189,7 +189,10 @@ describe('libvirt end to end (libvirtd restart)', () => {
   it('libvirtd restarted under a running VM reconnects to it (the hook exits 0 at reconnect): same supervisor, leases still held, destroy still releases', async () => {
     expect(host1.virsh(['start', 'vm-one']).status).toBe(0);
     const before = await until('VM running', () => statusVms(host1).find((v) => v.state === 'running' && v.childPid !== null));
+    // libvirt daemonized the emulator (the supervisor): its parent is the host's reaper, which outlives libvirtd.
+    expect(parentPid(before.supervisorPid!)).toBe(host1.reaper.pid);
     host1.restartLibvirtd();
+    expect(parentPid(before.supervisorPid!)).toBe(host1.reaper.pid);
     expect(domState(host1, 'vm-one')).toBe('running');
     const after = statusVms(host1);
     expect(after.map((v) => [v.uuid, v.state, v.supervisorPid, v.childPid, v.leases.map((l) => l.state)])).toEqual([[VM_1, 'running', before.supervisorPid, before.childPid, ['held', 'held']]]);
