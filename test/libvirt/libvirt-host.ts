@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vmlease } from '../support/cli.js';
-import { startHelper, type Cluster, type HelperProcess } from '../support/helper-harness.js';
+import { startHelper, type Cluster, type HelperOptions, type HelperProcess } from '../support/helper-harness.js';
 
 /**
  * One "host" of the libvirt end-to-end suite: a vmlease helper (its own host
@@ -19,13 +19,40 @@ import { startHelper, type Cluster, type HelperProcess } from '../support/helper
 export const SETUP = fileURLToPath(new URL('./setup.sh', import.meta.url));
 const VIRSH_TIMEOUT_MS = 60_000;
 
+export interface VirshResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface TimedVirshResult extends VirshResult {
+  /** Date.now() just before virsh was spawned, and when it exited. */
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+export interface LibvirtHostOptions {
+  /** The helper's watchdog (default none). */
+  readonly watchdog?: HelperOptions['watchdog'];
+  /** The host's policy file (default the cluster's). */
+  readonly policyPath?: string;
+}
+
 export interface LibvirtHost {
+  readonly hostId: number;
+  /** The helper running now (a new one after restartHelper). */
   readonly helper: HelperProcess;
   readonly stateDir: string;
   readonly shim: string;
   /** libvirt's NAME.pid files, as the helper reads them. */
   readonly libvirtRunDir: string;
-  virsh(args: readonly string[]): { status: number | null; stdout: string; stderr: string };
+  /** libvirt's per-domain log (the emulator's stderr: the supervisor's last words). */
+  qemuLog(domain: string): string;
+  virsh(args: readonly string[]): VirshResult;
+  /** virsh without blocking the event loop (timers of the test keep running). */
+  virshAsync(args: readonly string[]): Promise<TimedVirshResult>;
+  /** Stops the helper with `signal` (waiting for its exit) and starts it again with the same configuration. */
+  restartHelper(signal: NodeJS.Signals): Promise<HelperProcess>;
   /** Stops libvirtd alone (running VMs stay, under the host's reaper) and starts the next one on the same state. */
   restartLibvirtd(): void;
   /** The host's subreaper (`tini -s`), the ancestor of its libvirtd and of every VM process libvirt started. */
@@ -38,27 +65,53 @@ export function setupMachine(): void {
   execFileSync('sh', [SETUP, 'install'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 900_000 });
 }
 
-export async function startLibvirtHost(cluster: Cluster, hostId: number, prefix: string): Promise<LibvirtHost> {
+export async function startLibvirtHost(cluster: Cluster, hostId: number, prefix: string, options: LibvirtHostOptions = {}): Promise<LibvirtHost> {
   const stateDir = join(cluster.dir, `libvirt-${hostId}`);
   mkdirSync(stateDir, { recursive: true });
   const libvirtRunDir = join(stateDir, 'run', 'qemu');
-  const helper = await startHelper(cluster, hostId, { libvirtRunDir });
+  const policyPath = options.policyPath ?? cluster.policyPath;
+  const helperOptions: HelperOptions = { libvirtRunDir, policyPath, watchdog: options.watchdog ?? null };
+  let helper = await startHelper(cluster, hostId, helperOptions);
   // The hook must exist before libvirtd starts: libvirtd looks for hooks only at start-up.
-  const installed = vmlease(['install-libvirt', '--prefix', prefix, '--hooks-dir', join(stateDir, 'etc-hooks'), '--run-dir', helper.runDir, '--policy', cluster.policyPath]);
+  const installed = vmlease(['install-libvirt', '--prefix', prefix, '--hooks-dir', join(stateDir, 'etc-hooks'), '--run-dir', helper.runDir, '--policy', policyPath]);
   if (installed.status !== 0) throw new Error(`install-libvirt failed: ${installed.stderr}`);
   const reaper = spawn('sh', [SETUP, 'host', stateDir], { stdio: 'ignore', detached: true });
   const reaperExit = new Promise<void>((resolve) => reaper.once('exit', () => resolve()));
   execFileSync('sh', [SETUP, 'wait', stateDir], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000 });
   const uri = `qemu:///system?socket=${join(stateDir, 'run', 'libvirt-sock')}`;
   return {
-    helper,
+    hostId,
+    get helper() {
+      return helper;
+    },
     stateDir,
     shim: join(prefix, 'libexec/vmlease/qemu-shim'),
     libvirtRunDir,
     reaper,
+    qemuLog: (domain) => readFileSync(join(stateDir, 'log', 'qemu', `${domain}.log`), 'utf8'),
     virsh(args) {
       const result = spawnSync('virsh', ['-c', uri, ...args], { encoding: 'utf8', timeout: VIRSH_TIMEOUT_MS });
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    },
+    virshAsync(args) {
+      const startedAt = Date.now();
+      const child = spawn('virsh', ['-c', uri, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => void (stdout += c));
+      child.stderr.setEncoding('utf8').on('data', (c: string) => void (stderr += c));
+      const timer = setTimeout(() => child.kill('SIGKILL'), VIRSH_TIMEOUT_MS);
+      return new Promise((resolve) => {
+        child.once('close', (status) => {
+          clearTimeout(timer);
+          resolve({ status, stdout, stderr, startedAt, endedAt: Date.now() });
+        });
+      });
+    },
+    async restartHelper(signal) {
+      await helper.stop(signal);
+      helper = await startHelper(cluster, hostId, helperOptions, 60_000);
+      return helper;
     },
     restartLibvirtd() {
       execFileSync('sh', [SETUP, 'restart-libvirtd', stateDir], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000 });
