@@ -21,8 +21,8 @@ import { deriveFenceTiming, deriveTiming, hostDeadAfterMs } from '../../dist/hel
 import { isAlive, ProcFsProcessTable } from '../../dist/helper/procs/index.js';
 import { vmlease } from '../support/cli.js';
 import { alive, makeCluster, writeAutoLeasePolicy, type Cluster } from '../support/helper-harness.js';
-import { DeltaWatcher, FifoWatchdog, logTimeMs, sleep, tailOf } from '../support/two-hosts.js';
-import { parentPid, processUid, setupMachine, startLibvirtHost, userId, type LibvirtHost, type TimedVirshResult } from './libvirt-host.js';
+import { DeltaWatcher, FifoWatchdog, logTimeMs, sleep, tailOf, type TimedResult } from '../support/two-hosts.js';
+import { parentPid, processUid, setupMachine, startLibvirtHost, userId, type LibvirtHost } from './libvirt-host.js';
 
 const VM_1 = '3f0e8a52-6c1d-4b7e-9a10-2c4d5e6f7a8b';
 const VM_2 = '9b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8';
@@ -348,7 +348,7 @@ describe('libvirt end to end (two hosts)', () => {
   });
 
   /** Host 2 refused the start because host 1 holds a lease, and ran nothing. */
-  function expectRefusedForHost1(attempt: TimedVirshResult, report = ''): void {
+  function expectRefusedForHost1(attempt: TimedResult, report = ''): void {
     expect(attempt.status, `${attempt.stderr}\n${report}`).toBe(1);
     expect(attempt.stderr, report).toMatch(/vm-one start begin -\) unexpected exit status 3: vmlease: lease busy: held by host 1 \(host-1\), (LIVE|FAIL) since \S+Z; takeover possible \S+Z \(lease cluster:(vm-one|disk-[0-9a-f]{40})\)/);
   }
@@ -370,7 +370,7 @@ describe('libvirt end to end (two hosts)', () => {
     let restarted = false;
     const restart = host1.restartHelper('SIGKILL').then((helper) => ((restarted = true), helper));
     // Host 2 asks again and again while host 1's helper is down and coming back.
-    const attempts: TimedVirshResult[] = [];
+    const attempts: TimedResult[] = [];
     do attempts.push(await host2.virshAsync(['start', 'vm-one']));
     while (!restarted && attempts.at(-1)!.status !== 0);
     const helper = await restart;
@@ -426,8 +426,8 @@ describe('libvirt end to end (two hosts)', () => {
       const killedAt = Date.now();
       await host1.helper.stop('SIGKILL');
       // Host 2 asks until it gets the VM (each attempt a whole virsh start: hook, acquire, shim).
-      const attempts: TimedVirshResult[] = [];
-      let success: TimedVirshResult | undefined;
+      const attempts: TimedResult[] = [];
+      let success: TimedResult | undefined;
       while (success === undefined && Date.now() < killedAt + HOST_1_DEAD_MS + 60_000) {
         const attempt = await host2.virshAsync(['start', 'vm-one']);
         attempts.push(attempt);

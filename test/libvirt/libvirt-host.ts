@@ -2,8 +2,9 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { vmlease } from '../support/cli.js';
+import { vmlease, type CliResult } from '../support/cli.js';
 import { startHelper, type Cluster, type HelperOptions, type HelperProcess } from '../support/helper-harness.js';
+import { runAsync, type TimedResult } from '../support/two-hosts.js';
 
 /**
  * One "host" of the libvirt end-to-end suite: a vmlease helper (its own host
@@ -18,18 +19,6 @@ import { startHelper, type Cluster, type HelperOptions, type HelperProcess } fro
  */
 export const SETUP = fileURLToPath(new URL('./setup.sh', import.meta.url));
 const VIRSH_TIMEOUT_MS = 60_000;
-
-export interface VirshResult {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-export interface TimedVirshResult extends VirshResult {
-  /** Date.now() just before virsh was spawned, and when it exited. */
-  readonly startedAt: number;
-  readonly endedAt: number;
-}
 
 export interface LibvirtHostOptions {
   /** The helper's watchdog (default none). */
@@ -48,9 +37,9 @@ export interface LibvirtHost {
   readonly libvirtRunDir: string;
   /** libvirt's per-domain log (the emulator's stderr: the supervisor's last words). */
   qemuLog(domain: string): string;
-  virsh(args: readonly string[]): VirshResult;
+  virsh(args: readonly string[]): CliResult;
   /** virsh without blocking the event loop (timers of the test keep running). */
-  virshAsync(args: readonly string[]): Promise<TimedVirshResult>;
+  virshAsync(args: readonly string[]): Promise<TimedResult>;
   /** Stops the helper with `signal` (waiting for its exit) and starts it again with the same configuration. */
   restartHelper(signal: NodeJS.Signals): Promise<HelperProcess>;
   /** Stops libvirtd alone (running VMs stay, under the host's reaper) and starts the next one on the same state. */
@@ -93,21 +82,7 @@ export async function startLibvirtHost(cluster: Cluster, hostId: number, prefix:
       const result = spawnSync('virsh', ['-c', uri, ...args], { encoding: 'utf8', timeout: VIRSH_TIMEOUT_MS });
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };
     },
-    virshAsync(args) {
-      const startedAt = Date.now();
-      const child = spawn('virsh', ['-c', uri, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => void (stdout += c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => void (stderr += c));
-      const timer = setTimeout(() => child.kill('SIGKILL'), VIRSH_TIMEOUT_MS);
-      return new Promise((resolve) => {
-        child.once('close', (status) => {
-          clearTimeout(timer);
-          resolve({ status, stdout, stderr, startedAt, endedAt: Date.now() });
-        });
-      });
-    },
+    virshAsync: (args) => runAsync('virsh', ['-c', uri, ...args], VIRSH_TIMEOUT_MS),
     async restartHelper(signal) {
       await helper.stop(signal);
       helper = await startHelper(cluster, hostId, helperOptions, 60_000);
