@@ -140,6 +140,12 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20
 
 const domState = (host: LibvirtHost, name: string) => host.virsh(['domstate', name]).stdout.trim();
 
+/** `virsh start` that must succeed; virsh's error is the failure message. */
+function startDomain(host: LibvirtHost, name: string): void {
+  const started = host.virsh(['start', name]);
+  expect(started.status, `virsh start ${name} on host ${host.hostId}: ${started.stderr}`).toBe(0);
+}
+
 beforeAll(async () => {
   setupMachine();
   qemuUid = userId('libvirt-qemu');
@@ -161,16 +167,21 @@ beforeAll(async () => {
   define(host1, { uuid: VM_2, name: 'vm-two' });
 });
 
+/** A test failed: the cluster directory (libvirtd logs, the domains' qemu logs, helper state) is kept. */
+let failed = false;
+
 afterEach((context) => {
   // What each host's helper saw and did, when a test fails.
   if (context.task.result?.state !== 'fail') return;
+  failed = true;
   for (const host of [host1, host2Ref.current]) if (host) process.stderr.write(`--- host ${host.hostId} helper log (last lines) ---\n${tailOf(host.helper, 40)}\n`);
 });
 
 afterAll(async () => {
   await host1?.stop();
   watchdog1?.close();
-  cluster?.remove();
+  if (failed && cluster) process.stderr.write(`kept ${cluster.dir} for diagnosis (libvirt-N/libvirtd.log, libvirt-N/log/qemu/NAME.log)\n`);
+  else cluster?.remove();
 });
 
 describe('libvirt end to end (host 1)', () => {
@@ -259,7 +270,7 @@ describe('libvirt end to end (host 1)', () => {
   });
 
   it('kill -9 of qemu stops the VM and releases its leases; the same disk then starts in the other VM', async () => {
-    expect(host1.virsh(['start', 'vm-one']).status).toBe(0);
+    startDomain(host1, 'vm-one');
     const vm = await until('VM running', () => statusVms(host1).find((v) => v.state === 'running' && v.childPid !== null));
     process.kill(vm.childPid!, 'SIGKILL');
     await until('vm-one shut off', () => (domState(host1, 'vm-one') === 'shut off' ? true : undefined));
@@ -277,7 +288,7 @@ describe('libvirt end to end (host 1)', () => {
 describe('libvirt end to end (supervisor killed)', () => {
   it('kill -9 of the supervisor: qemu dies with it, and the leases are released only after qemu is gone', async () => {
     const startedAt = Date.now();
-    expect(host1.virsh(['start', 'vm-one']).status).toBe(0);
+    startDomain(host1, 'vm-one');
     const vm = await runningOn(host1, VM_1);
     const qemu = { pid: vm.childPid!, startTime: startTimeOf(vm.childPid!) };
     process.kill(vm.supervisorPid!, 'SIGKILL');
@@ -313,7 +324,7 @@ describe('libvirt end to end (supervisor killed)', () => {
 
 describe('libvirt end to end (libvirtd restart)', () => {
   it('libvirtd restarted under a running VM reconnects to it (the hook exits 0 at reconnect): same supervisor, leases still held, destroy still releases', async () => {
-    expect(host1.virsh(['start', 'vm-one']).status).toBe(0);
+    startDomain(host1, 'vm-one');
     const before = await until('VM running', () => statusVms(host1).find((v) => v.state === 'running' && v.childPid !== null));
     // libvirt daemonized the emulator (the supervisor): its parent is the host's reaper, which outlives libvirtd.
     expect(parentPid(before.supervisorPid!)).toBe(host1.reaper.pid);
@@ -354,7 +365,7 @@ describe('libvirt end to end (two hosts)', () => {
   }
 
   it('a second libvirtd with its own helper (host 2) refuses to start the VM host 1 runs, naming host 1', async () => {
-    expect(host1.virsh(['start', 'vm-one']).status).toBe(0);
+    startDomain(host1, 'vm-one');
     await runningOn(host1, VM_1);
     const refused = await host2.virshAsync(['start', 'vm-one']);
     expectRefusedForHost1(refused);
@@ -411,7 +422,7 @@ describe('libvirt end to end (two hosts)', () => {
   });
 
   it("host 1's helper killed for good: host 1's qemu is stopped (by its supervisor) before host 2 can start the VM, and host 2 starts it once host 1 is dead", async () => {
-    expect(host1.virsh(['start', 'vm-one']).status).toBe(0);
+    startDomain(host1, 'vm-one');
     const vm = await runningOn(host1, VM_1);
     const qemu = { pid: vm.childPid!, startTime: startTimeOf(vm.childPid!) };
     const lvers = leadersOf(vm).map(([, , lver]) => lver);
