@@ -6,7 +6,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The libvirt end-to-end suite runs apart: `npm run test:libvirt` (vitest.libvirt.config.ts).
+    // The libvirt end-to-end suite runs after this one, alone (vitest.libvirt.config.ts): `npm test`
+    // runs both, `npm run test:libvirt` that suite only. Its daemons and timing-sensitive takeovers
+    // would compete for the CPU with the rest run in parallel.
     exclude: ['test/libvirt/**', '**/node_modules/**'],
     pool: 'forks',
     testTimeout: 60_000,

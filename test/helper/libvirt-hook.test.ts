@@ -154,6 +154,8 @@ describe('vmlease libvirt-hook', () => {
     emulator.stderr!.setEncoding('utf8').on('data', (c: string) => void (output += c));
     expect(await exitOf(emulator)).toEqual({ code: 0, signal: null });
     expect(output).toContain(`fake qemu as ${VM_UID} with -name guest=web,debug-threads=on -S -uuid ${VM_A} -nodefaults\n`);
+    // The helper's log reaches this process when its event loop turns, possibly after the emulator's exit.
+    await helper.waitForLog('session.child', 30_000, (l) => l.vm === VM_A);
     expect(helper.lines.filter((l) => l.msg === 'session.child' && l.vm === VM_A)).toHaveLength(1);
   }, 60_000);
 

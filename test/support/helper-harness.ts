@@ -70,12 +70,14 @@ export interface AutoLeasePolicy {
   readonly emulatorShim: string;
   /** The tests' directories are on a local file system (default true). */
   readonly allowLocalDirectory?: boolean;
+  /** Where to write it (default the cluster's policy file; a host with its own shim path has its own). */
+  readonly policyPath?: string;
 }
 
 /** Writes the cluster's host policy with automatic disk leases required for writable disks. */
 export function writeAutoLeasePolicy(cluster: Cluster, o: AutoLeasePolicy): void {
   writeFileSync(
-    cluster.policyPath,
+    o.policyPath ?? cluster.policyPath,
     JSON.stringify({
       leaseRoots: [cluster.leasesDir],
       autoDiskLeases: { enabled: true, lockspace: cluster.lockspace, directory: o.directory, requireForWritableDisks: true, sharedFileRoots: [{ name: 'images', path: o.imagesDir }], allowLocalDirectory: o.allowLocalDirectory ?? true },
@@ -96,6 +98,8 @@ export interface HelperOptions {
   readonly hostName?: string;
   /** Where the helper looks for libvirt's NAME.pid files. */
   readonly libvirtRunDir?: string;
+  /** The host policy file (default the cluster's). */
+  readonly policyPath?: string;
 }
 
 export interface HelperProcess {
@@ -123,7 +127,7 @@ export function writeHelperConfig(cluster: Cluster, hostId: number, options: Hel
     watchdog: options.watchdog ?? null,
     takeoverWithoutWatchdog: options.takeoverWithoutWatchdog ?? false,
     lockspaces: [{ name: cluster.lockspace, path: cluster.lockspacePath, offset: 0 }],
-    policy: cluster.policyPath,
+    policy: options.policyPath ?? cluster.policyPath,
     ...(options.libvirtRunDir ? { libvirtRunDir: options.libvirtRunDir } : {}),
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));

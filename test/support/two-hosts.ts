@@ -21,8 +21,13 @@ export interface TimedResult extends CliResult {
 
 /** Runs the built `vmlease` without blocking the event loop. */
 export function vmleaseAsync(args: readonly string[], timeoutMs = 60_000): Promise<TimedResult> {
+  return runAsync(process.execPath, [CLI, ...args], timeoutMs);
+}
+
+/** Runs a command without blocking the event loop (the test's timers keep running); SIGKILL after the timeout. */
+export function runAsync(command: string, args: readonly string[], timeoutMs = 60_000): Promise<TimedResult> {
   const startedAt = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => void (stdout += c));
