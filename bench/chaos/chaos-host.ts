@@ -20,6 +20,7 @@ export const HELPER_READY_TIMEOUT_MS = 60_000;
 /** The emulator's fire timeout when the watchdog is "disabled": the helper still publishes W, nothing is ever reset. */
 export const DISABLED_WATCHDOG_FIRE_MS = 3_600_000;
 export const SETPRIV = '/usr/bin/setpriv';
+export const HELPER_STOP_TIMEOUT_MS = 30_000;
 
 export type HostPhase = 'down' | 'starting' | 'up';
 
@@ -167,13 +168,16 @@ export class ChaosHost {
   }
 
   /** Kills the helper (SIGKILL, or SIGQUIT: exit leaving VMs for the next start) and starts another; the emulator stays. */
-  async restartHelper(signal: 'SIGKILL' | 'SIGQUIT'): Promise<void> {
+  async restartHelper(signal: 'SIGKILL' | 'SIGQUIT' | 'SIGTERM'): Promise<void> {
     const old = this.helper;
     if (old) {
       const exited = new Promise<void>((resolve) => (old.exitCode !== null || old.signalCode !== null ? resolve() : old.once('exit', () => resolve())));
       signalPid(old.pid, 'SIGCONT');
       signalPid(old.pid, signal);
+      // A fencing stop (SIGTERM) waits for the VMs' processes; it gets a bound, then SIGKILL.
+      const timer = setTimeout(() => signalPid(old.pid, 'SIGKILL'), HELPER_STOP_TIMEOUT_MS);
       await exited;
+      clearTimeout(timer);
     }
     this.phase = 'starting';
     await this.startHelper();

@@ -1,11 +1,11 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../../test/sim/rng.js';
 import { deriveTiming, hostDeadAfterMs } from '../../helper/engine/timing.js';
 import { ChaosHost } from './chaos-host.js';
-import { drawFault, type Fault, type FaultKind } from './fault-plan.js';
+import { drawFault, type DrawnKind, type Fault, type FaultKind } from './fault-plan.js';
 import { HostCgroup, makeCgroupRoot, removeCgroupRoot } from './host-cgroup.js';
 import { makeSharedStorage } from './shared-storage.js';
 import { summarize, type ChaosSummary } from './summary.js';
@@ -35,6 +35,8 @@ export interface ChaosOptions {
   readonly quietSeconds: number;
   readonly faultGapMinMs: number;
   readonly faultGapMaxMs: number;
+  /** The kinds of fault drawn (all by default). */
+  readonly faultKinds: readonly DrawnKind[];
   readonly disable: readonly Disable[];
   /** Other hosts take over at 2N instead of host_dead (unsafe test switch). */
   readonly unsafeHostDead: boolean;
@@ -80,6 +82,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   chmodSync(dir, 0o755); // the VMs' uid walks to the helpers' run directories and the data device
   const cgroupRoot = makeCgroupRoot(`vmlease-chaos-${process.pid}-${rng.hex(6)}`);
   const violationsFile = join(dir, 'violations.jsonl');
+  writeFileSync(violationsFile, '', { mode: 0o666 });
+  chmodSync(violationsFile, 0o666); // the writers (the VMs' uid) append to it
   const faults = new Map<FaultKind, number>();
   const count = (kind: FaultKind) => faults.set(kind, (faults.get(kind) ?? 0) + 1);
   const violations: Violation[] = [];
@@ -89,6 +93,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   let vmStarts = 0;
   let failovers = 0;
   let busyRefusals = 0;
+  let duplicateStarts = 0;
+  let repairs = 0;
   let otherRefusals = 0;
   const refusalSamples: string[] = [];
   const startedAt = Date.now();
@@ -183,7 +189,31 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         violations.push(v);
         options.progress(`[${elapsed()} s] VIOLATION ${v.kind} vm ${v.vm}: ${v.detail}`);
       },
+      duplicateStart(vm, host) {
+        duplicateStarts += 1;
+        hosts[host - 1]!.note(`vm ${vm.index}: acquired here while believed running on host ${vm.host}`);
+      },
       refusal(vm, host, status, stderr) {
+        const h = hosts[host - 1]!;
+        // A helper whose lockspace was lost (its renewals stopped past fail) stays up but cannot
+        // serve: an operator (or systemd) restarts it. The harness does, and counts it.
+        if (/LOCKSPACE_NOT_JOINED/.test(stderr) && h.phase === 'up' && h.fault === undefined && !stopping) {
+          repairs += 1;
+          h.fault = 'repair';
+          h.note('lockspace lost: restarting the helper (SIGTERM)');
+          track(
+            h.restartHelper('SIGTERM').then(
+              () => void (h.fault === 'repair' && (h.fault = undefined)),
+              async (error: unknown) => {
+                h.note(`repair failed: ${(error as Error).message}`);
+                if (h.fault === 'repair') {
+                  h.powerOff();
+                  await onHostDown(h, 'host-kill', Date.now());
+                }
+              },
+            ),
+          );
+        }
         if (status === 3) busyRefusals += 1;
         else {
           otherRefusals += 1;
@@ -260,7 +290,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       await sleep(rng.int(options.faultGapMinMs, options.faultGapMaxMs));
       if (Date.now() >= faultsEndAt) break;
       const quietHosts = hosts.filter((h) => h.phase === 'up' && h.fault === undefined).map((h) => h.id);
-      const fault = drawFault(rng, { quietHosts, runningVms: keeper.running().map((vm) => vm.index) }, { failMs: timing.failMs, resetMs });
+      const fault = drawFault(rng, { quietHosts, runningVms: keeper.running().map((vm) => vm.index) }, { failMs: timing.failMs, resetMs, hostDeadMs }, new Set(options.faultKinds));
       if (fault) track(apply(fault));
     }
     // Quiet: lift every stall, wake every stopped helper; hosts that are down come back by themselves.
@@ -305,6 +335,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     vmsRunningAtEnd,
     resets,
     busyRefusals,
+    duplicateStarts,
+    repairs,
     otherRefusals,
     refusalSamples,
     durationMs: Date.now() - startedAt,

@@ -52,22 +52,28 @@ export interface FaultTargets {
 export interface FaultTiming {
   readonly failMs: number;
   readonly resetMs: number;
+  readonly hostDeadMs: number;
 }
 
-function kindOf(rng: Rng): Exclude<FaultKind, 'host-restart'> {
-  const total = WEIGHTS.reduce((sum, [, w]) => sum + w, 0);
+export type DrawnKind = Exclude<FaultKind, 'host-restart'>;
+export const DRAWN_KINDS: readonly DrawnKind[] = WEIGHTS.map(([kind]) => kind);
+
+function kindOf(rng: Rng, kinds: ReadonlySet<DrawnKind>): DrawnKind {
+  const weights = WEIGHTS.filter(([kind]) => kinds.has(kind));
+  const total = weights.reduce((sum, [, w]) => sum + w, 0);
   let x = rng.float() * total;
-  for (const [kind, w] of WEIGHTS) {
+  for (const [kind, w] of weights) {
     x -= w;
     if (x < 0) return kind;
   }
-  return WEIGHTS[WEIGHTS.length - 1]![0];
+  return weights[weights.length - 1]![0];
 }
 
 /** The next fault, or undefined when nothing applies now (all hosts busy with a fault and no VM runs). */
-export function drawFault(rng: Rng, targets: FaultTargets, timing: FaultTiming, attemptsMax = 20): Fault | undefined {
+export function drawFault(rng: Rng, targets: FaultTargets, timing: FaultTiming, kinds: ReadonlySet<DrawnKind> = new Set(DRAWN_KINDS), attemptsMax = 20): Fault | undefined {
+  if (kinds.size === 0) return undefined;
   for (let attempt = 0; attempt < attemptsMax; attempt++) {
-    const kind = kindOf(rng);
+    const kind = kindOf(rng, kinds);
     if (kind === 'supervisor-kill' || kind === 'writer-kill') {
       if (targets.runningVms.length === 0) continue;
       return { kind, vm: rng.pick(targets.runningVms) };
@@ -79,12 +85,12 @@ export function drawFault(rng: Rng, targets: FaultTargets, timing: FaultTiming, 
       case 'host-kill':
         return { kind, host, downMs: rng.int(1_000, 5_000) };
       case 'helper-stop':
-        // Short (ridden out: under half the fail time) or long (past the reset time).
-        return { kind, host, durationMs: rng.chance(0.5) ? rng.int(100, Math.floor(timing.failMs / 2)) : rng.int(timing.resetMs, Math.floor(timing.resetMs * 1.5)) };
+        // Short (ridden out: under half the fail time) or long (past the reset time, up to twice host_dead).
+        return { kind, host, durationMs: rng.chance(0.5) ? rng.int(100, Math.floor(timing.failMs / 2)) : rng.int(timing.resetMs, 2 * timing.hostDeadMs) };
       case 'helper-restart':
         return { kind, host, signal: rng.chance(0.5) ? 'SIGKILL' : 'SIGQUIT' };
       case 'storage-stall':
-        return { kind, host, durationMs: rng.chance(0.4) ? rng.int(200, Math.floor(timing.failMs / 2)) : rng.int(timing.resetMs, Math.floor(timing.resetMs * 2)) };
+        return { kind, host, durationMs: rng.chance(0.4) ? rng.int(200, Math.floor(timing.failMs / 2)) : rng.int(timing.resetMs, 2 * timing.hostDeadMs) };
       case 'storage-slow':
         return { kind, host, durationMs: rng.int(1_000, 8_000) };
     }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DISABLE_NAMES, runChaos, type ChaosOptions, type Disable } from './chaos-run.js';
 import { renderSummary } from './summary.js';
+import { DRAWN_KINDS, type DrawnKind } from './fault-plan.js';
 
 /**
  * `npm run chaos -- [--hosts N] [--vms M] [--seconds S] [--seed X] ...`: the
@@ -13,7 +14,7 @@ import { renderSummary } from './summary.js';
 
 const usage = `usage: npm run chaos -- [--hosts N] [--vms M] [--seconds S] [--seed X]
                      [--sector-size 512|4096] [--io-timeout-ms N] [--watchdog-ms W]
-                     [--quiet-seconds Q] [--fault-gap-ms MIN-MAX]
+                     [--quiet-seconds Q] [--fault-gap-ms MIN-MAX] [--faults KIND,...]
                      [--disable layer1|layer2|layer3|watchdog]... [--unsafe-host-dead]
                      [--json] [--keep]
 
@@ -26,6 +27,8 @@ const usage = `usage: npm run chaos -- [--hosts N] [--vms M] [--seconds S] [--se
   --watchdog-ms W    watchdog fire timeout (default 3000)
   --quiet-seconds Q  fault-free end of the run (default: max(30, 4 host_dead), at most S/2)
   --fault-gap-ms     pause between faults, drawn from MIN-MAX (default 2000-6000)
+  --faults K,...     draw only these kinds: ${DRAWN_KINDS.join(', ')} (default all;
+                     host-restart follows every host kill and watchdog reset)
   --disable X        test only: switch one fencing layer off (layer1: the supervisor ignores
                      'lost'; layer2: the helper does not kill; layer3: no supervisor deadline;
                      watchdog: the emulator never resets). Repeat for several.
@@ -59,6 +62,7 @@ try {
       'watchdog-ms': { type: 'string' },
       'quiet-seconds': { type: 'string' },
       'fault-gap-ms': { type: 'string' },
+      faults: { type: 'string' },
       disable: { type: 'string', multiple: true },
       'unsafe-host-dead': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -84,6 +88,7 @@ if (sector !== 512 && sector !== 4096) fail('--sector-size must be 512 or 4096')
 const gap = /^(\d{1,7})-(\d{1,7})$/.exec(values['fault-gap-ms'] ?? '2000-6000') ?? fail('--fault-gap-ms MIN-MAX, in ms');
 const [gapMin, gapMax] = [Number(gap[1]), Number(gap[2])];
 if (gapMin < 100 || gapMax < gapMin) fail('--fault-gap-ms: 100 <= MIN <= MAX');
+const faultKinds = values.faults === undefined ? [...DRAWN_KINDS] : values.faults.split(',').map((k) => ((DRAWN_KINDS as readonly string[]).includes(k) ? (k as DrawnKind) : fail(`--faults ${k}: one of ${DRAWN_KINDS.join(', ')}`)));
 const disable = (values.disable ?? []).map((d) => ((DISABLE_NAMES as readonly string[]).includes(d) ? (d as Disable) : fail(`--disable ${d}: one of ${DISABLE_NAMES.join(', ')}`)));
 // host_dead is about 8N + W + 1 s; the quiet end must let every VM come back after the last fault.
 const hostDeadApproxS = Math.ceil((8 * ioTimeoutMs + watchdogMs + 1_000) / 1000);
@@ -101,6 +106,7 @@ const options: ChaosOptions = {
   quietSeconds,
   faultGapMinMs: gapMin,
   faultGapMaxMs: gapMax,
+  faultKinds,
   disable,
   unsafeHostDead: values['unsafe-host-dead'] === true,
   keep: values.keep === true,

@@ -1,5 +1,5 @@
 import { renderTable } from '../../cli/render/table.js';
-import { FAULT_KINDS, type FaultKind } from './fault-plan.js';
+import { DRAWN_KINDS, FAULT_KINDS, type FaultKind } from './fault-plan.js';
 import type { ChaosOptions, ResetRecord } from './chaos-run.js';
 import type { Violation } from './vm-keeper.js';
 
@@ -44,6 +44,10 @@ export interface ChaosSummary {
   readonly vmsRunningAtEnd: number;
   readonly resets: { readonly count: number; readonly drainMs: Spread; readonly overMarginCount: number };
   readonly refusals: { readonly busy: number; readonly other: number; readonly samples: readonly string[] };
+  /** Starts elsewhere that got the lease while the VM was believed to run on a host with a fault (its old instance was gone by then, or a violation shows). */
+  readonly takeoversWhileSuspect: number;
+  /** Helpers restarted by the harness because their lockspace was lost (they stay up but cannot serve). */
+  readonly helperRepairs: number;
   /** The run directory with every host's log, kept when the run failed (or with --keep). */
   readonly dir: string | undefined;
 }
@@ -62,6 +66,8 @@ export interface SummaryInput {
   readonly vmsRunningAtEnd: number;
   readonly resets: readonly ResetRecord[];
   readonly busyRefusals: number;
+  readonly duplicateStarts: number;
+  readonly repairs: number;
   readonly otherRefusals: number;
   readonly refusalSamples: readonly string[];
   readonly durationMs: number;
@@ -80,6 +86,9 @@ export function spread(samples: readonly number[]): Spread {
 export function repeatCommand(o: ChaosOptions): string {
   const parts = ['npm run chaos --', `--hosts ${o.hosts}`, `--vms ${o.vms}`, `--seconds ${o.seconds}`, `--seed ${o.seed}`];
   if (o.sectorSize !== 512) parts.push(`--sector-size ${o.sectorSize}`);
+  parts.push(`--io-timeout-ms ${o.ioTimeoutMs}`, `--watchdog-ms ${o.watchdogFireTimeoutMs}`, `--fault-gap-ms ${o.faultGapMinMs}-${o.faultGapMaxMs}`);
+  if (o.faultKinds.length !== DRAWN_KINDS.length) parts.push(`--faults ${o.faultKinds.join(',')}`);
+  parts.push(`--quiet-seconds ${o.quietSeconds}`);
   for (const d of o.disable) parts.push(`--disable ${d}`);
   if (o.unsafeHostDead) parts.push('--unsafe-host-dead');
   return parts.join(' ');
@@ -117,6 +126,8 @@ export function summarize(input: SummaryInput): ChaosSummary {
     vmsRunningAtEnd: input.vmsRunningAtEnd,
     resets: { count: input.resets.length, drainMs: spread(input.resets.map((r) => r.drainMs)), overMarginCount: input.resets.filter((r) => r.drainMs > marginMs).length },
     refusals: { busy: input.busyRefusals, other: input.otherRefusals, samples: input.refusalSamples },
+    takeoversWhileSuspect: input.duplicateStarts,
+    helperRepairs: input.repairs,
     dir: input.dir,
   };
 }
@@ -138,6 +149,8 @@ export function renderSummary(s: ChaosSummary): string {
     ['restart time median / max', `${ms(s.restartMs.medianMs)} / ${ms(s.restartMs.maxMs)}`],
     ['resets: last process gone after', `${s.resets.count} resets, median ${ms(s.resets.drainMs.medianMs)}, max ${ms(s.resets.drainMs.maxMs)}, ${s.resets.overMarginCount} over the margin ${s.hostDeadMs - s.resetMs} ms`],
     ['start refusals', `busy ${s.refusals.busy}, other ${s.refusals.other}`],
+    ['takeovers of a suspect VM', String(s.takeoversWhileSuspect)],
+    ['helpers restarted (lockspace lost)', String(s.helperRepairs)],
     ['violations', String(s.violations)],
     ['VMs running at the end', `${s.vmsRunningAtEnd} / ${s.vms}`],
     ['repeat', s.repeat],

@@ -11,6 +11,13 @@ import { identify, stateOf, stillAlive, type ProcessId } from './process-identit
  * tried again shortly, on another random host. When a supervisor exits, its
  * VM is unregistered from that host before that host is used for it again.
  *
+ * A cluster manager cannot tell a dead host from a hung one: while a VM's
+ * host has a fault running (its helper stopped, its storage stalled or
+ * slowed, or it is down), the loop also tries to start the VM on another
+ * host, as an HA manager would. The leases must answer "busy" until the old
+ * instance is provably gone; if one of these starts succeeds while the old
+ * writer still runs, the checker sees two writers.
+ *
  * It also checks, when a VM's writer starts, that no earlier writer of that
  * VM is still alive anywhere (by pid and start time; a process in D state
  * counts as alive): the second half of the harness's checker, which sees an
@@ -24,6 +31,8 @@ export const RETRY_MIN_MS = 200;
 export const RETRY_MAX_MS = 800;
 /** Kept per VM for the overlap check; older (dead) writers are dropped. */
 export const WRITERS_TRACKED_MAX = 64;
+/** How often VMs on a host with a fault are tried elsewhere. */
+export const SUSPECT_RETRY_MS = 1_000;
 
 export interface Violation {
   readonly kind: 'concurrent-writer' | 'overlap';
@@ -38,6 +47,8 @@ export interface VmEvents {
   exited(vm: VmSlot, host: number, status: string): void;
   violation(v: Violation): void;
   refusal(vm: VmSlot, host: number, status: number | null, stderr: string): void;
+  /** A start elsewhere succeeded while the VM was believed to run on a host with a fault. */
+  duplicateStart(vm: VmSlot, host: number): void;
 }
 
 interface WriterRef extends ProcessId {
@@ -55,6 +66,8 @@ export class VmSlot {
   /** Hosts this VM may still be registered on (unregister pending). */
   readonly registeredOn = new Set<number>();
   starts = 0;
+  /** A start attempt is under way (at most one per VM). */
+  attempting = false;
 
   constructor(
     readonly index: number,
@@ -80,11 +93,21 @@ export class VmKeeper {
 
   start(): void {
     for (const vm of this.vms) this.schedule(vm, 0);
+    const suspectTimer = setInterval(() => {
+      for (const vm of this.vms) if (vm.state === 'running' && !vm.attempting && this.suspect(vm)) void this.tryStart(vm);
+    }, SUSPECT_RETRY_MS);
+    this.timers.add(suspectTimer);
+  }
+
+  /** The VM runs (as far as the loop knows) on a host that has a fault: an HA manager would start it elsewhere. */
+  private suspect(vm: VmSlot): boolean {
+    const host = vm.host === undefined ? undefined : this.hosts[vm.host - 1];
+    return host !== undefined && (host.phase !== 'up' || host.fault !== undefined);
   }
 
   stop(): void {
     this.stopping = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) clearTimeout(t); // clears intervals too
     this.timers.clear();
   }
 
@@ -115,34 +138,49 @@ export class VmKeeper {
   }
 
   private async tryStart(vm: VmSlot): Promise<void> {
-    if (this.stopping || vm.state !== 'down') return;
+    if (this.stopping || vm.attempting) return;
+    const duplicate = vm.state === 'running' && this.suspect(vm);
+    if (vm.state !== 'down' && !duplicate) return;
+    vm.attempting = true;
+    try {
+      await this.attemptStart(vm, duplicate);
+    } finally {
+      vm.attempting = false;
+    }
+  }
+
+  private async attemptStart(vm: VmSlot, duplicate: boolean): Promise<void> {
     // First clean up registrations left on usable hosts.
     for (const hostId of [...vm.registeredOn]) {
       const host = this.hosts[hostId - 1]!;
       if (!this.usable(host)) continue;
       await this.unregister(vm, host);
     }
-    const candidates = this.hosts.filter((h) => this.usable(h) && !vm.registeredOn.has(h.id));
-    if (candidates.length === 0) return this.retry(vm);
+    const candidates = this.hosts.filter((h) => this.usable(h) && !vm.registeredOn.has(h.id) && (!duplicate || h.id !== vm.host));
+    if (candidates.length === 0) return duplicate ? undefined : this.retry(vm);
     const host = this.rng.pick(candidates);
-    vm.state = 'starting';
+    if (!duplicate) vm.state = 'starting';
     const registered = await host.cli(['register', '--vm', vm.uuid, '--uid', String(VM_UID), '--lease', vm.lease, '--acquire', '--json'], REGISTER_TIMEOUT_MS);
     if (this.stopping) return;
     if (registered.status !== 0) {
-      vm.state = 'down';
+      if (vm.state === 'starting') vm.state = 'down';
       this.events.refusal(vm, host.id, registered.status, registered.stderr);
       if (/VM_EXISTS/.test(registered.stderr)) vm.registeredOn.add(host.id);
       if (registered.status === null) vm.registeredOn.add(host.id); // timed out: it may have registered
-      return this.retry(vm);
+      return vm.state === 'down' ? this.retry(vm) : undefined;
     }
+    if (duplicate) this.events.duplicateStart(vm, host.id);
     vm.registeredOn.add(host.id);
-    this.runSupervisor(vm, host);
+    this.runSupervisor(vm, host, duplicate);
   }
 
-  private runSupervisor(vm: VmSlot, host: ChaosHost): void {
+  /** A duplicate (a start while the VM is believed to run elsewhere) becomes the VM's supervisor only once its writer runs. */
+  private runSupervisor(vm: VmSlot, host: ChaosHost, duplicate: boolean): void {
     const child = host.startSupervisor(vm.uuid, vm.writerCommand(host.id));
-    vm.supervisor = child;
-    vm.host = host.id;
+    if (!duplicate) {
+      vm.supervisor = child;
+      vm.host = host.id;
+    }
     let buffered = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -157,7 +195,11 @@ export class VmKeeper {
         } catch {
           continue;
         }
-        if (event.event === 'writing' && typeof event.pid === 'number') this.onWriting(vm, host, event.pid);
+        if (event.event === 'writing' && typeof event.pid === 'number') {
+          vm.supervisor = child;
+          vm.host = host.id;
+          this.onWriting(vm, host, event.pid);
+        }
       }
     });
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => void (stderr = (stderr + chunk).slice(-4000)));
