@@ -247,9 +247,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
           const at = Date.now();
           host.powerOff();
           keeper!.hostGone(host.id);
+          if (host.stalled) host.setStorage(undefined, SLOW_STORAGE_BYTES_PER_SECOND);
           const drainedAt = await host.drained();
           resets.push({ host: host.id, drainMs: drainedAt - at, cause: 'host-kill' });
-          if (host.stalled) host.setStorage(undefined, SLOW_STORAGE_BYTES_PER_SECOND);
           await restartLater(host, fault.downMs);
           return;
         }
