@@ -106,11 +106,13 @@ describe('fault harness (npm run chaos)', () => {
   }, 80_000 + OVERHEAD_MS);
 
   it('reports violations when host_dead is shortened below its safe value', async () => {
-    const seconds = 70;
-    const run = await chaos(['--hosts', '3', '--vms', '3', '--seed', '5', '--faults', 'helper-stop', '--quiet-seconds', '20', '--unsafe-host-dead'], seconds);
+    const seconds = 80;
+    // N = 1 s: the owner's VMs are stopped 6N after its last renewal, and the early takeover (2N)
+    // is a node process or two away on a loaded machine: the window must be wide enough to hit.
+    const run = await chaos(['--hosts', '3', '--vms', '3', '--seed', '5', '--faults', 'helper-stop,storage-stall', '--io-timeout-ms', '1000', '--quiet-seconds', '20', '--unsafe-host-dead'], seconds);
     expect(run.summary.unsafeHostDead).toBe(true);
     expect(run.summary.violations, explain(run)).toBeGreaterThan(0);
     expect(run.summary.passed).toBe(false);
     expect(run.status).toBe(1);
-  }, 70_000 + OVERHEAD_MS);
+  }, 80_000 + OVERHEAD_MS);
 });
