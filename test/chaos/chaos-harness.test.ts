@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -103,6 +103,9 @@ describe('fault harness (npm run chaos)', () => {
     expect(run.summary.passed).toBe(false);
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`FAILED with seed 3: repeat with ${run.summary.repeat}`);
+    // A failed run keeps its directory for debugging: this failure was expected.
+    expect(run.summary.dir).toBeDefined();
+    rmSync(run.summary.dir!, { recursive: true, force: true });
   }, 80_000 + OVERHEAD_MS);
 
   it('reports violations when host_dead is shortened below its safe value', async () => {
@@ -114,5 +117,6 @@ describe('fault harness (npm run chaos)', () => {
     expect(run.summary.violations, explain(run)).toBeGreaterThan(0);
     expect(run.summary.passed).toBe(false);
     expect(run.status).toBe(1);
+    rmSync(run.summary.dir!, { recursive: true, force: true });
   }, 80_000 + OVERHEAD_MS);
 });
