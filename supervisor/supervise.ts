@@ -5,6 +5,7 @@ import { constants } from 'node:os';
 import type { GrantedStatement } from '../protocol/statements.js';
 import { ChannelError, HelperChannel, HelperRequestError } from './helper-channel.js';
 import { childStdio, inheritedFds, InheritedFdsError } from './inherited-fds.js';
+import { NO_UNSAFE_TEST_SWITCHES, type UnsafeTestSwitches } from '../protocol/unsafe-test-switches.js';
 
 /**
  * `vmlease supervise`: bind to this VM's session, make sure its leases are
@@ -40,6 +41,8 @@ export interface SuperviseOptions {
   readonly command: readonly string[];
   /** Writes the one line a failure ends with (stderr). */
   readonly report: (line: string) => void;
+  /** Test-only, guarded (protocol/unsafe-test-switches.ts): fencing layers 1 and 3 can be turned off. */
+  readonly unsafeTestSwitches?: UnsafeTestSwitches;
 }
 
 const BUSY_CODES = new Set(['LEASE_BUSY', 'LEASE_HELD_LOCALLY', 'LEASE_ACQUIRE_CONTENDED']);
@@ -132,6 +135,10 @@ async function reconnect(options: SuperviseOptions, incarnation: string, child: 
 function runChild(first: HelperChannel, granted: GrantedStatement, stdio: ReturnType<typeof childStdio>, options: SuperviseOptions): Promise<number> {
   let channel = first;
   const incarnation = first.incarnation;
+  const switches = options.unsafeTestSwitches ?? NO_UNSAFE_TEST_SWITCHES;
+  // Layer 1 (the helper's word that the lease is lost) and layer 3 (our own deadline), each off only in a test.
+  const heedHelper = !switches.enabled.has('no-lost-notice');
+  const selfFence = !switches.enabled.has('no-self-fence');
   return new Promise((resolve) => {
     let fencedReason: string | undefined;
     let deadlineTimer: NodeJS.Timeout | undefined;
@@ -153,13 +160,16 @@ function runChild(first: HelperChannel, granted: GrantedStatement, stdio: Return
     };
     const armDeadline = (validUntilMs: number) => {
       clearTimeout(deadlineTimer);
+      if (!selfFence) return;
       const leadMs = Math.max(0, validUntilMs - monotonicNowMs());
       deadlineTimer = setTimeout(() => fence(`no fresh lease deadline from helper incarnation ${channel.incarnation} by its deadline`, killGraceMs(leadMs)), leadMs);
     };
     let exited = false;
     const listen = (c: HelperChannel) => {
       c.on('valid-until', (ms: number) => armDeadline(ms));
-      c.on('lost', (reason: string) => fence(`lease lost: ${reason}`, 0));
+      c.on('lost', (reason: string) => {
+        if (heedHelper) fence(`lease lost: ${reason}`, 0);
+      });
       c.on('closed', () => {
         if (!exited && fencedReason === undefined) setTimeout(retry, RECONNECT_INTERVAL_MS);
       });
@@ -173,8 +183,8 @@ function runChild(first: HelperChannel, granted: GrantedStatement, stdio: Return
           listen(channel);
         },
         (error: unknown) => {
-          if (error instanceof ChannelError && error.code === 'CHANNEL_NEW_INCARNATION') return fence(error.message);
-          if (error instanceof HelperRequestError) return fence(`the helper refused our session after its restart: ${describeFailure(error)}`);
+          if (error instanceof ChannelError && error.code === 'CHANNEL_NEW_INCARNATION') return selfFence ? fence(error.message) : undefined;
+          if (error instanceof HelperRequestError) return heedHelper ? fence(`the helper refused our session after its restart: ${describeFailure(error)}`) : setTimeout(retry, RECONNECT_INTERVAL_MS);
           setTimeout(retry, RECONNECT_INTERVAL_MS);
         },
       );

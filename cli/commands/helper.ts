@@ -3,6 +3,7 @@ import { createHelperLog } from '../../helper/daemon/log.js';
 import type { RunningHelper } from '../../helper/daemon/helper-main.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { ExitStatus, UsageError } from '../exit-status.js';
+import { readUnsafeTestSwitches, UNSAFE_TEST_SWITCHES_ENV, UNSAFE_TEST_SWITCHES_FLAG } from '../../protocol/unsafe-test-switches.js';
 
 /**
  * `vmlease helper --config FILE`: the lease helper daemon, in the foreground
@@ -27,9 +28,12 @@ export const helperCommand: Command = {
     'ioTimeoutMs (must equal the lockspace\'s), watchdog ({"device","fireTimeoutMs"} or null),',
     'takeoverWithoutWatchdog (default false), lockspaces ([{"name","path","offset"}]), policy (path',
     'of the host policy file: {"leaseRoots": [DIR, ...]}).',
+    '',
+    `--${UNSAFE_TEST_SWITCHES_FLAG}: tests only (the fault harness): honour ${UNSAFE_TEST_SWITCHES_ENV}, which can turn`,
+    'off fencing layer 2 or shorten host_dead; never use it on a real host (docs/chaos.md).',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseCommandArgs(args, { config: { type: 'string' }, 'log-file': { type: 'string' }, 'log-level': { type: 'string' } });
+    const { values, positionals } = parseCommandArgs(args, { config: { type: 'string' }, 'log-file': { type: 'string' }, 'log-level': { type: 'string' }, [UNSAFE_TEST_SWITCHES_FLAG]: { type: 'boolean' } });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     if (typeof values.config !== 'string') throw new UsageError('--config FILE is required');
     const level = (values['log-level'] as string | undefined) ?? 'info';
@@ -37,8 +41,11 @@ export const helperCommand: Command = {
     const config = loadHelperConfig(values.config);
     const log = createHelperLog({ ...(typeof values['log-file'] === 'string' ? { file: values['log-file'] } : {}), level });
     // Loaded here, not at the top: it pulls in libsodium, which the supervisor (same entry, --jitless) must never load.
+    const switches = readUnsafeTestSwitches(process.env, values[UNSAFE_TEST_SWITCHES_FLAG] === true);
+    if (switches.ignoredEnv !== undefined) log.logger.warn({ msg: 'helper.unsafe-test-switches-ignored', reason: `${UNSAFE_TEST_SWITCHES_ENV} is set but --${UNSAFE_TEST_SWITCHES_FLAG} is not given` });
+    for (const name of switches.enabled) log.logger.error({ msg: 'helper.unsafe-test-switch', switch: name, reason: 'a test switch that breaks safety is on: this host does not protect its VMs' });
     const { startHelper } = await import('../../helper/daemon/helper-main.js');
-    return runUntilSignal(await startHelper(config, log), log);
+    return runUntilSignal(await startHelper(config, log, switches), log);
   },
 };
 

@@ -4,6 +4,7 @@ import { type Command } from '../command.js';
 import { UsageError } from '../exit-status.js';
 import { RUN_DIR_DEFAULT } from '../run-dir-default.js';
 import { parseArgs } from 'node:util';
+import { readUnsafeTestSwitches, UNSAFE_TEST_SWITCHES_ENV, UNSAFE_TEST_SWITCHES_FLAG } from '../../protocol/unsafe-test-switches.js';
 
 /** `vmlease supervise --vm UUID [--receive-lease] [--run-dir DIR] -- COMMAND ARGS...` */
 export const superviseCommand: Command = {
@@ -24,6 +25,7 @@ export const superviseCommand: Command = {
     '  --vm UUID         the VM',
     '  --receive-lease   (migration: not available yet, refused)',
     `  --run-dir DIR     the helper's run directory (default ${RUN_DIR_DEFAULT})`,
+    `  --${UNSAFE_TEST_SWITCHES_FLAG}  tests only: honour ${UNSAFE_TEST_SWITCHES_ENV} (turns fencing layers off; docs/chaos.md)`,
   ].join('\n'),
   async run(args) {
     const split = args.indexOf('--');
@@ -32,7 +34,7 @@ export const superviseCommand: Command = {
     if (command.length === 0) throw new UsageError("no command after '--'");
     let values: Record<string, string | boolean | undefined>;
     try {
-      ({ values } = parseArgs({ args: args.slice(0, split), options: { vm: { type: 'string' }, 'receive-lease': { type: 'boolean' }, 'run-dir': { type: 'string' } }, strict: true, allowPositionals: false }));
+      ({ values } = parseArgs({ args: args.slice(0, split), options: { vm: { type: 'string' }, 'receive-lease': { type: 'boolean' }, 'run-dir': { type: 'string' }, [UNSAFE_TEST_SWITCHES_FLAG]: { type: 'boolean' } }, strict: true, allowPositionals: false }));
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
@@ -41,7 +43,11 @@ export const superviseCommand: Command = {
       process.stderr.write('vmlease supervise: --receive-lease (incoming migration) is not available in this build; refusing to start rather than run without the lease hand-over\n');
       return EXIT.refused;
     }
+    const unsafeTestSwitches = readUnsafeTestSwitches(process.env, values[UNSAFE_TEST_SWITCHES_FLAG] === true);
+    if (unsafeTestSwitches.ignoredEnv !== undefined) process.stderr.write(`vmlease supervise: ignoring ${UNSAFE_TEST_SWITCHES_ENV} (no --${UNSAFE_TEST_SWITCHES_FLAG})\n`);
+    for (const name of unsafeTestSwitches.enabled) process.stderr.write(`vmlease supervise: UNSAFE TEST SWITCH ${name} is on: this VM is not protected\n`);
     return supervise({
+      unsafeTestSwitches,
       vm: values.vm,
       runDir: typeof values['run-dir'] === 'string' ? values['run-dir'] : RUN_DIR_DEFAULT,
       command,

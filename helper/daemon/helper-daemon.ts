@@ -19,6 +19,7 @@ import type { Vm } from '../vms/vm.js';
 import type { VmProcessControl } from '../vms/vm-processes.js';
 import { leasesFromDomain, type DomainLeases, type DomainRegistration } from '../vms/domain-leases.js';
 import { ensureAutoLeaseFile, gatherDiskFacts } from '../disks/index.js';
+import type { UnsafeTestSwitches } from '../../protocol/unsafe-test-switches.js';
 
 /**
  * The helper: one per host, root. Joins its lockspaces, keeps them renewed,
@@ -36,6 +37,8 @@ export interface HelperDeps {
   readonly randomBytes?: (n: number) => Buffer;
   /** This helper process (pid + start time), recorded so a successor can wait for it to be gone. */
   readonly self: { readonly pid: number; readonly startTime: string };
+  /** Test-only, guarded (protocol/unsafe-test-switches.ts): never set on a real host. */
+  readonly unsafeTestSwitches?: UnsafeTestSwitches;
 }
 
 export const STORAGE_IO_TIMEOUT_FACTOR = 1;
@@ -74,6 +77,7 @@ export class HelperDaemon {
       removeSecret: (vm) => rmSync(this.secretPath(vm), { force: true }),
       randomBytes: random,
       persist: () => this.persist(),
+      signalOnFence: !(deps.unsafeTestSwitches?.enabled.has('no-helper-kill') ?? false),
     });
   }
 
@@ -100,6 +104,7 @@ export class HelperDaemon {
       ioTimeoutMs: this.config.ioTimeoutMs,
       watchdogFireTimeoutMs: this.config.watchdog?.fireTimeoutMs ?? 0,
       takeoverWithoutWatchdog: this.config.takeoverWithoutWatchdog,
+      ...(this.deps.unsafeTestSwitches?.enabled.has('takeover-before-host-dead') ? { brokenRules: { takeoverBeforeHostDead: true } } : {}),
     };
   }
 

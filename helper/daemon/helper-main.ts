@@ -27,6 +27,7 @@ import { recoverFromPreviousHelper, waitForPreviousHelper } from './recovery.js'
 import { decideResume, type ResumeDecision } from './resume.js';
 import { prepareRunDir, runDirLayout } from './run-dir.js';
 import { readState } from './state-file.js';
+import { NO_UNSAFE_TEST_SWITCHES, type UnsafeTestSwitches } from '../../protocol/unsafe-test-switches.js';
 
 /**
  * The `vmlease helper` process: builds the daemon on the real world (the
@@ -114,7 +115,7 @@ function showProgress(ls: JoinedLockspace): () => void {
   };
 }
 
-export async function startHelper(config: HelperConfig, helperLog: HelperLog): Promise<RunningHelper> {
+export async function startHelper(config: HelperConfig, helperLog: HelperLog, unsafeTestSwitches: UnsafeTestSwitches = NO_UNSAFE_TEST_SWITCHES): Promise<RunningHelper> {
   const log = helperLog.logger;
   const policy = loadHostPolicy(config.policy);
   const clock = monotonicClock;
@@ -150,6 +151,7 @@ export async function startHelper(config: HelperConfig, helperLog: HelperLog): P
     log,
     control,
     incarnation,
+    unsafeTestSwitches,
   });
   if (config.watchdog === null) {
     log.warn({ msg: 'helper.no-watchdog', reason: 'no watchdog configured: other hosts never take this host\'s leases on timing alone (unless they set takeoverWithoutWatchdog)' });

@@ -2,6 +2,7 @@ import { FormatError, type Incarnation, type LockspaceSpec } from '../format/ind
 import { areaLabel, identifyAreaAt } from '../areas/index.js';
 import type { DeltaOutcome } from '../engine/delta-engine.js';
 import type { HostStatus } from '../engine/host-table.js';
+import type { BrokenRules } from '../engine/broken-rules.js';
 import { deriveTiming, type Timing } from '../engine/timing.js';
 import type { LockspaceConfig } from '../config/index.js';
 import { Lockspace, type Clock } from '../leases/index.js';
@@ -28,6 +29,8 @@ export interface LockspaceIdentity {
   readonly ioTimeoutMs: number;
   readonly watchdogFireTimeoutMs: number;
   readonly takeoverWithoutWatchdog: boolean;
+  /** Test-only (the fault harness's unsafe switch): a rule broken on purpose. */
+  readonly brokenRules?: BrokenRules;
 }
 
 export interface LockspaceEvents {
@@ -132,7 +135,7 @@ export class JoinedLockspace {
 
   private makeShell(identity: LockspaceIdentity, events: LockspaceEvents): Lockspace {
     return new Lockspace(
-      { lockspace: this.spec, hostId: identity.hostId, incarnation: identity.incarnation, watchdogFireTimeoutMs: identity.watchdogFireTimeoutMs, takeoverWithoutWatchdog: identity.takeoverWithoutWatchdog, ownerFeatures: 0 },
+      { lockspace: this.spec, hostId: identity.hostId, incarnation: identity.incarnation, watchdogFireTimeoutMs: identity.watchdogFireTimeoutMs, takeoverWithoutWatchdog: identity.takeoverWithoutWatchdog, ownerFeatures: 0, ...(identity.brokenRules ? { brokenRules: identity.brokenRules } : {}) },
       this.storage,
       this.config.offset,
       this.clock,

@@ -39,6 +39,8 @@ export interface VmServiceDeps {
   randomBytes(n: number): Buffer;
   /** Called after every change the helper must remember across a restart. */
   persist(): void;
+  /** Fencing layer 2: the helper signals the VM's processes. False only under a test switch (it then only waits for them to go). */
+  readonly signalOnFence?: boolean;
 }
 
 export interface RegisterRequest {
@@ -300,7 +302,9 @@ export class VmService {
     vm.session?.sendLost(reason);
     if (lost) this.voidLeasesOf(lockspace);
     const deadlines = this.fenceDeadlines(lockspace);
-    const stopped = await stopProcesses(() => vm.aliveProcesses(this.deps.control), this.deps.control, this.deps.clock, deadlines);
+    const real = this.deps.control;
+    const control: VmProcessControl = this.deps.signalOnFence === false ? { describe: (pid) => real.describe(pid), sessionProcesses: (uid, sid) => real.sessionProcesses(uid, sid), signal: () => 'signalled' } : real;
+    const stopped = await stopProcesses(() => vm.aliveProcesses(this.deps.control), control, this.deps.clock, deadlines);
     if (!stopped.gone) {
       this.deps.log.error({ msg: 'vm.fence-incomplete', vm: vm.uuid, alive: stopped.alive.map((p) => p.pid) });
       return;
