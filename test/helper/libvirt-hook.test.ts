@@ -142,7 +142,10 @@ describe('vmlease libvirt-hook', () => {
 
   it('the installed shim, exec\'d where libvirt recorded the pid, binds as the supervisor and runs the real qemu', async () => {
     const fakeQemu = join(cluster.dir, 'fake-qemu');
-    writeFileSync(fakeQemu, '#!/bin/sh\necho "fake qemu as $(id -u) with $*"\n', { mode: 0o755 });
+    // It runs until the test has seen the helper accept it as the VM's child: one that exits at
+    // once can be gone before the helper looks (IDENTITY_CHILD_GONE), as happened under load.
+    const mayExit = join(cluster.dir, 'fake-qemu-may-exit');
+    writeFileSync(fakeQemu, `#!/bin/sh\necho "fake qemu as $(id -u) with $*"\nfor i in $(seq 600); do [ -e ${mayExit} ] && exit 0; sleep 0.05; done\nexit 9\n`, { mode: 0o755 });
     const installed = vmlease(['install-libvirt', '--prefix', prefix, '--hooks-dir', join(cluster.dir, 'hooks'), '--qemu', fakeQemu, '--run-dir', helper.runDir, '--policy', cluster.policyPath]);
     expect(installed.status).toBe(0);
     const shim = join(prefix, 'libexec/vmlease/qemu-shim');
@@ -152,10 +155,10 @@ describe('vmlease libvirt-hook', () => {
     let output = '';
     emulator.stdout!.setEncoding('utf8').on('data', (c: string) => void (output += c));
     emulator.stderr!.setEncoding('utf8').on('data', (c: string) => void (output += c));
+    await helper.waitForLog('session.child', 30_000, (l) => l.vm === VM_A);
+    writeFileSync(mayExit, '');
     expect(await exitOf(emulator)).toEqual({ code: 0, signal: null });
     expect(output).toContain(`fake qemu as ${VM_UID} with -name guest=web,debug-threads=on -S -uuid ${VM_A} -nodefaults\n`);
-    // The helper's log reaches this process when its event loop turns, possibly after the emulator's exit.
-    await helper.waitForLog('session.child', 30_000, (l) => l.vm === VM_A);
     expect(helper.lines.filter((l) => l.msg === 'session.child' && l.vm === VM_A)).toHaveLength(1);
   }, 60_000);
 
