@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { UNSAFE_TEST_SWITCHES_ENV, UNSAFE_TEST_SWITCHES_FLAG } from '../../protocol/unsafe-test-switches.js';
 import type { HostCgroup } from './host-cgroup.js';
 import { LOCKSPACE_NAME, type SharedStorage } from './shared-storage.js';
+import { onJsonLines } from './json-lines.js';
 
 /**
  * One simulated host of the fault harness: a cgroup (its processes), a
@@ -101,28 +102,18 @@ export class ChaosHost {
     const fireMs = this.settings.watchdogResets ? this.settings.watchdogFireTimeoutMs : DISABLED_WATCHDOG_FIRE_MS;
     const child = spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', process.execPath, this.settings.emulatorScript, '--fifo', this.fifo, '--fire-timeout-ms', String(fireMs), '--cgroup', this.cgroup.path], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.emulator = child;
-    let buffered = '';
     return new Promise((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        buffered += chunk;
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          this.log.write(`${new Date().toISOString()} emulator: ${line}\n`);
-          let event: { event?: string; killed?: unknown[] };
-          try {
-            event = JSON.parse(line) as typeof event;
-          } catch {
-            continue;
-          }
+      onJsonLines<{ event: string; killed: unknown[] }>(
+        child.stdout!,
+        (event) => {
           if (event.event === 'ready') resolve();
           if (event.event === 'reset') {
             this.phase = 'down';
             this.onReset({ atMs: Date.now(), killed: Array.isArray(event.killed) ? event.killed.length : 0 });
           }
-        }
-      });
+        },
+        (line) => this.log.write(`${new Date().toISOString()} emulator: ${line}\n`),
+      );
       child.stderr!.setEncoding('utf8').on('data', (chunk: string) => void this.log.write(`emulator stderr: ${chunk}`));
       child.once('exit', (code, signal) => {
         this.log.write(`${new Date().toISOString()} emulator exited ${code ?? signal}\n`);

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Rng } from '../../test/sim/rng.js';
 import { signalPid, VM_UID, type ChaosHost } from './chaos-host.js';
 import { identify, stateOf, stillAlive, type ProcessId } from './process-identity.js';
+import { onJsonLines } from './json-lines.js';
 
 /**
  * The cluster loop of the fault harness: keeps every VM running somewhere.
@@ -181,25 +182,12 @@ export class VmKeeper {
       vm.supervisor = child;
       vm.host = host.id;
     }
-    let buffered = '';
     let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let event: { event?: string; pid?: number };
-        try {
-          event = JSON.parse(line) as typeof event;
-        } catch {
-          continue;
-        }
-        if (event.event === 'writing' && typeof event.pid === 'number') {
-          vm.supervisor = child;
-          vm.host = host.id;
-          this.onWriting(vm, host, event.pid);
-        }
+    onJsonLines<{ event: string; pid: number }>(child.stdout!, (event) => {
+      if (event.event === 'writing' && typeof event.pid === 'number') {
+        vm.supervisor = child;
+        vm.host = host.id;
+        this.onWriting(vm, host, event.pid);
       }
     });
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => void (stderr = (stderr + chunk).slice(-4000)));
