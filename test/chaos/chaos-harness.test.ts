@@ -108,8 +108,8 @@ describe.concurrent('fault harness checker (npm run chaos with fencing weakened)
     expect(run.summary.passed).toBe(false);
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`FAILED with seed 3: repeat with ${run.summary.repeat}`);
-    // A failed run keeps its directory for debugging: this failure was expected.
-    expect(run.summary.dir).toBeDefined();
+    // A failed run keeps its directory, with every host's log, for debugging: this failure was expected.
+    expect(readdirSync(run.summary.dir!).length, explain(run)).toBeGreaterThan(0);
     rmSync(run.summary.dir!, { recursive: true, force: true });
   }, 80_000 + OVERHEAD_MS);
 

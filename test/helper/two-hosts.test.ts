@@ -445,7 +445,7 @@ describe('two helpers on one lease file', () => {
     for (const t of attempts.tries.filter((t) => t !== attempts.success)) expect(t.status, report).toBe(3);
     if (attempts.success) {
       expect(deathAt, report).toBeDefined();
-      expect(acquired, report).toBeDefined();
+      expect(acquired, report).toMatchObject({ msg: 'lease.acquired' });
       expect(deathAt!, report).toBeLessThan(logTimeMs(acquired!));
       expect(host2.cli(['unregister', '--vm', VM]).status).toBe(0);
     } else {
