@@ -35,6 +35,8 @@ export interface ChaosOptions {
   readonly quietSeconds: number;
   readonly faultGapMinMs: number;
   readonly faultGapMaxMs: number;
+  /** Duration of helper stops, storage stalls and slowdowns (default: drawn short or long, see fault-plan.ts). */
+  readonly faultDurationMs?: { readonly min: number; readonly max: number } | undefined;
   /** The kinds of fault drawn (all by default). */
   readonly faultKinds: readonly DrawnKind[];
   readonly disable: readonly Disable[];
@@ -290,7 +292,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       await sleep(rng.int(options.faultGapMinMs, options.faultGapMaxMs));
       if (Date.now() >= faultsEndAt) break;
       const quietHosts = hosts.filter((h) => h.phase === 'up' && h.fault === undefined).map((h) => h.id);
-      const fault = drawFault(rng, { quietHosts, runningVms: keeper.running().map((vm) => vm.index) }, { failMs: timing.failMs, resetMs, hostDeadMs }, new Set(options.faultKinds));
+      const fault = drawFault(rng, { quietHosts, runningVms: keeper.running().map((vm) => vm.index) }, { failMs: timing.failMs, resetMs, hostDeadMs, durationMs: options.faultDurationMs }, new Set(options.faultKinds));
       if (fault) track(apply(fault));
     }
     // Quiet: lift every stall, wake every stopped helper; hosts that are down come back by themselves.

@@ -53,6 +53,12 @@ export interface FaultTiming {
   readonly failMs: number;
   readonly resetMs: number;
   readonly hostDeadMs: number;
+  /**
+   * When set, every helper stop, storage stall and slowdown lasts MIN..MAX ms instead of the
+   * short-or-long draw: a run that must fail uses stops well past host_dead, so that each one on a
+   * host running a VM gives the cluster loop a takeover to attempt.
+   */
+  readonly durationMs?: { readonly min: number; readonly max: number } | undefined;
 }
 
 export type DrawnKind = Exclude<FaultKind, 'host-restart'>;
@@ -81,6 +87,10 @@ export function drawFault(rng: Rng, targets: FaultTargets, timing: FaultTiming, 
     // Never fault the last quiet host: the cluster always keeps one host able to run VMs.
     if (targets.quietHosts.length <= 1) continue;
     const host = rng.pick(targets.quietHosts);
+    const fixed = timing.durationMs;
+    if (fixed !== undefined && (kind === 'helper-stop' || kind === 'storage-stall' || kind === 'storage-slow')) {
+      return { kind, host, durationMs: rng.int(fixed.min, fixed.max) };
+    }
     switch (kind) {
       case 'host-kill':
         return { kind, host, downMs: rng.int(1_000, 5_000) };

@@ -14,7 +14,8 @@ import { DRAWN_KINDS, type DrawnKind } from './fault-plan.js';
 
 const usage = `usage: npm run chaos -- [--hosts N] [--vms M] [--seconds S] [--seed X]
                      [--sector-size 512|4096] [--io-timeout-ms N] [--watchdog-ms W]
-                     [--quiet-seconds Q] [--fault-gap-ms MIN-MAX] [--faults KIND,...]
+                     [--quiet-seconds Q] [--fault-gap-ms MIN-MAX] [--fault-ms MIN-MAX]
+                     [--faults KIND,...]
                      [--disable layer1|layer2|layer3|watchdog]... [--unsafe-host-dead]
                      [--json] [--keep]
 
@@ -27,6 +28,9 @@ const usage = `usage: npm run chaos -- [--hosts N] [--vms M] [--seconds S] [--se
   --watchdog-ms W    watchdog fire timeout (default 3000)
   --quiet-seconds Q  fault-free end of the run (default: max(30, 4 host_dead), at most S/2)
   --fault-gap-ms     pause between faults, drawn from MIN-MAX (default 2000-6000)
+  --fault-ms         duration of helper stops, storage stalls and slowdowns, drawn from
+                     MIN-MAX (default: half short, under half the fail time 8N, half long,
+                     from the reset time 8N + W to twice host_dead; slowdowns 1-8 s)
   --faults K,...     draw only these kinds: ${DRAWN_KINDS.join(', ')} (default all;
                      host-restart follows every host kill and watchdog reset)
   --disable X        test only: switch one fencing layer off (layer1: the supervisor ignores
@@ -62,6 +66,7 @@ try {
       'watchdog-ms': { type: 'string' },
       'quiet-seconds': { type: 'string' },
       'fault-gap-ms': { type: 'string' },
+      'fault-ms': { type: 'string' },
       faults: { type: 'string' },
       disable: { type: 'string', multiple: true },
       'unsafe-host-dead': { type: 'boolean' },
@@ -88,6 +93,14 @@ if (sector !== 512 && sector !== 4096) fail('--sector-size must be 512 or 4096')
 const gap = /^(\d{1,7})-(\d{1,7})$/.exec(values['fault-gap-ms'] ?? '2000-6000') ?? fail('--fault-gap-ms MIN-MAX, in ms');
 const [gapMin, gapMax] = [Number(gap[1]), Number(gap[2])];
 if (gapMin < 100 || gapMax < gapMin) fail('--fault-gap-ms: 100 <= MIN <= MAX');
+function range(text: string | undefined, what: string, min: number): { min: number; max: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d{1,7})-(\d{1,7})$/.exec(text) ?? fail(`${what} MIN-MAX, in ms`);
+  const [lo, hi] = [Number(m[1]), Number(m[2])];
+  if (lo < min || hi < lo) fail(`${what}: ${min} <= MIN <= MAX`);
+  return { min: lo, max: hi };
+}
+const faultDurationMs = range(values['fault-ms'], '--fault-ms', 100);
 const faultKinds = values.faults === undefined ? [...DRAWN_KINDS] : values.faults.split(',').map((k) => ((DRAWN_KINDS as readonly string[]).includes(k) ? (k as DrawnKind) : fail(`--faults ${k}: one of ${DRAWN_KINDS.join(', ')}`)));
 const disable = (values.disable ?? []).map((d) => ((DISABLE_NAMES as readonly string[]).includes(d) ? (d as Disable) : fail(`--disable ${d}: one of ${DISABLE_NAMES.join(', ')}`)));
 // host_dead is about 8N + W + 1 s; the quiet end must let every VM come back after the last fault.
@@ -106,6 +119,7 @@ const options: ChaosOptions = {
   quietSeconds,
   faultGapMinMs: gapMin,
   faultGapMaxMs: gapMax,
+  faultDurationMs,
   faultKinds,
   disable,
   unsafeHostDead: values['unsafe-host-dead'] === true,

@@ -87,6 +87,7 @@ export function repeatCommand(o: ChaosOptions): string {
   const parts = ['npm run chaos --', `--hosts ${o.hosts}`, `--vms ${o.vms}`, `--seconds ${o.seconds}`, `--seed ${o.seed}`];
   if (o.sectorSize !== 512) parts.push(`--sector-size ${o.sectorSize}`);
   parts.push(`--io-timeout-ms ${o.ioTimeoutMs}`, `--watchdog-ms ${o.watchdogFireTimeoutMs}`, `--fault-gap-ms ${o.faultGapMinMs}-${o.faultGapMaxMs}`);
+  if (o.faultDurationMs !== undefined) parts.push(`--fault-ms ${o.faultDurationMs.min}-${o.faultDurationMs.max}`);
   if (o.faultKinds.length !== DRAWN_KINDS.length) parts.push(`--faults ${o.faultKinds.join(',')}`);
   parts.push(`--quiet-seconds ${o.quietSeconds}`);
   for (const d of o.disable) parts.push(`--disable ${d}`);

@@ -101,7 +101,10 @@ describe('fault harness (npm run chaos)', () => {
 describe.concurrent('fault harness checker (npm run chaos with fencing weakened)', () => {
   it('reports violations when fencing layers 1-3 and the watchdog are all switched off', async () => {
     const seconds = 80;
-    const run = await chaos(['--hosts', '3', '--vms', '3', '--seed', '3', '--faults', 'helper-stop', '--quiet-seconds', '20', '--disable', 'layer1', '--disable', 'layer2', '--disable', 'layer3', '--disable', 'watchdog'], seconds);
+    // Every helper stop lasts well past host_dead (6406 ms) plus the cluster loop's next attempt,
+    // so each one on a host running a VM opens a takeover; a drawn duration can be too short to
+    // (one such run saw no violation in CI: its long stops fell on hosts without a VM).
+    const run = await chaos(['--hosts', '3', '--vms', '3', '--seed', '3', '--faults', 'helper-stop', '--fault-ms', '9000-12000', '--quiet-seconds', '20', '--disable', 'layer1', '--disable', 'layer2', '--disable', 'layer3', '--disable', 'watchdog'], seconds);
     expect(run.summary.disabled).toEqual(['layer1', 'layer2', 'layer3', 'watchdog']);
     expect(run.summary.violations, explain(run)).toBeGreaterThan(0);
     expect(run.summary.violationSamples.map((v) => v.kind)).toContain('overlap');
@@ -117,7 +120,12 @@ describe.concurrent('fault harness checker (npm run chaos with fencing weakened)
     const seconds = 80;
     // N = 1 s: the owner's VMs are stopped 6N after its last renewal, and the early takeover (2N)
     // is a node process or two away on a loaded machine: the window must be wide enough to hit.
-    const run = await chaos(['--hosts', '3', '--vms', '3', '--seed', '5', '--faults', 'helper-stop,storage-stall', '--io-timeout-ms', '1000', '--quiet-seconds', '20', '--unsafe-host-dead'], seconds);
+    // Other hosts now take over 2N (2 s) after the owner's last renewal. Stalls and stops last 5-9 s,
+    // and the watchdog fires 10 s after the last pet, so the owner's writer outlives the takeover:
+    // a stopped helper's supervisor kills it only at its deadline (6N), and a stalled writer waits
+    // in D state until the stall ends. (With W = 3 s a reset often came first: one local run in
+    // four saw no violation.) host_dead's safe value grows with W, so W does not make this unsafe.
+    const run = await chaos(['--hosts', '3', '--vms', '3', '--seed', '5', '--faults', 'helper-stop,storage-stall', '--fault-ms', '5000-9000', '--io-timeout-ms', '1000', '--watchdog-ms', '10000', '--quiet-seconds', '20', '--unsafe-host-dead'], seconds);
     expect(run.summary.unsafeHostDead).toBe(true);
     expect(run.summary.violations, explain(run)).toBeGreaterThan(0);
     expect(run.summary.passed).toBe(false);

@@ -42,6 +42,24 @@ describe('fault plan', () => {
     }
     expect(faults.some((f) => (f as { durationMs: number }).durationMs >= timing.resetMs)).toBe(true);
   });
+
+  it('with a fixed duration range, every stop, stall and slowdown lasts within it', () => {
+    const rng = new Rng(5);
+    const fixed = { ...timing, durationMs: { min: 9_000, max: 12_000 } };
+    const faults: Fault[] = [];
+    for (let i = 0; i < 300; i++) {
+      const f = drawFault(rng, { quietHosts: [1, 2, 3], runningVms: [0] }, fixed, new Set(['helper-stop', 'storage-stall', 'storage-slow', 'writer-kill']));
+      if (f) faults.push(f);
+    }
+    const timed = faults.filter((f) => 'durationMs' in f) as { durationMs: number }[];
+    expect(new Set(faults.map((f) => f.kind))).toEqual(new Set(['helper-stop', 'storage-stall', 'storage-slow', 'writer-kill']));
+    for (const f of timed) {
+      expect(f.durationMs).toBeGreaterThanOrEqual(9_000);
+      expect(f.durationMs).toBeLessThanOrEqual(12_000);
+    }
+    expect(Math.min(...timed.map((f) => f.durationMs))).toBeLessThan(9_500);
+    expect(Math.max(...timed.map((f) => f.durationMs))).toBeGreaterThan(11_500);
+  });
 });
 
 describe('summary figures', () => {
@@ -52,7 +70,7 @@ describe('summary figures', () => {
   });
 
   it('the repeat command carries the seed and every setting that changes the run', () => {
-    const cmd = repeatCommand({ hosts: 3, vms: 6, seconds: 120, seed: 99, sectorSize: 4096, ioTimeoutMs: 300, watchdogFireTimeoutMs: 3000, quietSeconds: 30, faultGapMinMs: 2000, faultGapMaxMs: 6000, faultKinds: ['helper-stop'], disable: ['layer2'], unsafeHostDead: true, keep: false, progress: () => undefined });
-    expect(cmd).toBe('npm run chaos -- --hosts 3 --vms 6 --seconds 120 --seed 99 --sector-size 4096 --io-timeout-ms 300 --watchdog-ms 3000 --fault-gap-ms 2000-6000 --faults helper-stop --quiet-seconds 30 --disable layer2 --unsafe-host-dead');
+    const cmd = repeatCommand({ hosts: 3, vms: 6, seconds: 120, seed: 99, sectorSize: 4096, ioTimeoutMs: 300, watchdogFireTimeoutMs: 3000, quietSeconds: 30, faultGapMinMs: 2000, faultGapMaxMs: 6000, faultDurationMs: { min: 9000, max: 12000 }, faultKinds: ['helper-stop'], disable: ['layer2'], unsafeHostDead: true, keep: false, progress: () => undefined });
+    expect(cmd).toBe('npm run chaos -- --hosts 3 --vms 6 --seconds 120 --seed 99 --sector-size 4096 --io-timeout-ms 300 --watchdog-ms 3000 --fault-gap-ms 2000-6000 --fault-ms 9000-12000 --faults helper-stop --quiet-seconds 30 --disable layer2 --unsafe-host-dead');
   });
 });
