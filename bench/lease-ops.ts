@@ -23,6 +23,10 @@ export interface OpCase {
   readonly readsPerOp: number;
   readonly writesPerOp: number;
   readonly bytesReadPerOp: number;
+  /** Whether the main thread and the I/O worker spin briefly instead of sleeping (DirectStorage's default). */
+  readonly spinning: boolean;
+  /** Of the operation's I/Os, the share the main thread saw finish in place (the rest by message). */
+  readonly spinShare: number;
 }
 
 const AREA_ALIGN = 4096;
@@ -56,15 +60,16 @@ function delta(after: IoCounts, before: IoCounts): IoCounts {
 }
 
 /** Acquire and release one resource `iterations` times; lockspace and resource I/O go through separate storage objects so they are counted apart. */
-export async function measureAcquireRelease(target: string, path: string, sectorSize: SectorSize, hostsMax: number, iterations: number): Promise<OpCase[]> {
+export async function measureAcquireRelease(target: string, path: string, sectorSize: SectorSize, hostsMax: number, iterations: number, spinning = true): Promise<OpCase[]> {
+  const wakeups = spinning ? {} : { completionSpinUs: 0, requestPollUs: 0 };
   const ls = lockspaceSpec(hostsMax, sectorSize, 1_000);
   const res = resourceSpec('vm', hostsMax, sectorSize);
   const resourceOffset = align(areaBytes('lockspace', hostsMax, sectorSize));
   ensureExists(path);
-  const lsStorage = await DirectStorage.open(path, { writable: true, ioTimeoutMs: 10_000 });
+  const lsStorage = await DirectStorage.open(path, { writable: true, ioTimeoutMs: 10_000, ...wakeups });
   await lsStorage.write(0, initialAreaBytes(ls));
   await lsStorage.write(resourceOffset, initialAreaBytes(res));
-  const resStorage = await DirectStorage.open(path, { writable: true, ioTimeoutMs: 10_000 });
+  const resStorage = await DirectStorage.open(path, { writable: true, ioTimeoutMs: 10_000, ...wakeups });
   const lockspace = await joinedLockspace(lsStorage, ls);
   // The helper's ballot floor: a durable file in its run directory, as the helper keeps it.
   const floorDir = mkdtempSync(join(tmpdir(), 'vmlease-bench-floor-'));
@@ -79,29 +84,40 @@ export async function measureAcquireRelease(target: string, path: string, sector
     sum.bytesRead += d.bytesRead;
     sum.bytesWritten += d.bytesWritten;
   };
+  let acquireSpun = 0;
+  let releaseSpun = 0;
+  // Each operation starts on a fresh event-loop turn, as the helper's do (each answers a request).
+  const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   for (let i = 0; i < iterations; i++) {
+    await nextTurn();
     let before = { ...resStorage.counts };
+    let spunBefore = resStorage.completions.seenSpinning;
     let start = performance.now();
     const got = await resource.acquire('exclusive');
     if (got.type !== 'acquired') throw new Error(`bench acquire failed: ${JSON.stringify(got)}`);
     acquire.push(performance.now() - start);
     add(acquireIo, delta(resStorage.counts, before));
+    acquireSpun += resStorage.completions.seenSpinning - spunBefore;
+    await nextTurn();
     before = { ...resStorage.counts };
+    spunBefore = resStorage.completions.seenSpinning;
     start = performance.now();
     const released = await resource.release();
     if (released.type !== 'released') throw new Error(`bench release failed: ${JSON.stringify(released)}`);
     release.push(performance.now() - start);
     add(releaseIo, delta(resStorage.counts, before));
+    releaseSpun += resStorage.completions.seenSpinning - spunBefore;
   }
   await lockspace.leave();
   await resStorage.close();
   await lsStorage.close();
   rmSync(floorDir, { recursive: true, force: true });
   const floors = syncFloors(path, resourceOffset, res, iterations);
-  const base = { target, sectorSize, hostsMax };
+  const base = { target, sectorSize, hostsMax, spinning };
+  const share = (seen: number, io: IoCounts): number => seen / Math.max(1, io.reads + io.writes);
   return [
-    { ...base, op: 'acquire', latency: summarise(acquire), syncFloor: floors.acquire, readsPerOp: acquireIo.reads / iterations, writesPerOp: acquireIo.writes / iterations, bytesReadPerOp: acquireIo.bytesRead / iterations },
-    { ...base, op: 'release', latency: summarise(release), syncFloor: floors.release, readsPerOp: releaseIo.reads / iterations, writesPerOp: releaseIo.writes / iterations, bytesReadPerOp: releaseIo.bytesRead / iterations },
+    { ...base, op: 'acquire', latency: summarise(acquire), syncFloor: floors.acquire, readsPerOp: acquireIo.reads / iterations, writesPerOp: acquireIo.writes / iterations, bytesReadPerOp: acquireIo.bytesRead / iterations, spinShare: share(acquireSpun, acquireIo) },
+    { ...base, op: 'release', latency: summarise(release), syncFloor: floors.release, readsPerOp: releaseIo.reads / iterations, writesPerOp: releaseIo.writes / iterations, bytesReadPerOp: releaseIo.bytesRead / iterations, spinShare: share(releaseSpun, releaseIo) },
   ];
 }
 

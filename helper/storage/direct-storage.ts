@@ -3,6 +3,8 @@ import { Worker } from 'node:worker_threads';
 import { AlignedArena, type Slot } from './aligned-arena.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 import { SlotState, type FromWorker, type IoOp, type StorageInfo, type ToWorker, type WorkerSetup } from './io-messages.js';
+import { SpinBackoff } from './spin-backoff.js';
+import { turnLeftNs } from './loop-turn.js';
 import { addOutstandingWrite, overlapsOutstandingWrite, removeOutstandingWrite, type WriteRange } from './outstanding-writes.js';
 
 /**
@@ -34,12 +36,30 @@ export interface OpenOptions {
   readonly queueDepthMax?: number;
   /** Bytes of aligned buffer memory; bounds what hung I/Os can pin. */
   readonly arenaBytes?: number;
+  /**
+   * How long the main thread watches a lone operation's I/O (at most two
+   * unfinished) for completion before it returns to the event loop; 0: never.
+   * Waking a sleeping thread costs about as much as a small I/O on an idle
+   * machine, so an acquire's four round trips go faster awake. Bounded per
+   * event-loop turn (loop-turn.ts) and backed off after misses.
+   */
+  readonly completionSpinUs?: number;
+  /** After an I/O, how long the worker looks for the next request before it sleeps; 0: never. Backed off after misses. */
+  readonly requestPollUs?: number;
 }
 
 export const QUEUE_DEPTH_MAX_DEFAULT = 64;
 /** Room for two 2000-host areas with 4096-byte sectors (2001 sectors each), rounded up. */
 export const ARENA_BYTES_DEFAULT = 32 * 1024 * 1024;
 export const IO_TIMEOUT_MS_LIMIT = 600_000;
+export const COMPLETION_SPIN_US_DEFAULT = 300;
+export const REQUEST_POLL_US_DEFAULT = 250;
+/** Either wait above this is a thread kept busy for nothing: a slower I/O is better awaited asleep. */
+export const SPIN_US_LIMIT = 100_000;
+/** Spinning is for one operation's I/O on an otherwise idle storage (a write and its read), never for a busy queue. */
+const SPIN_PENDING_MAX = 2;
+/** After spins that did not pay off, this many later ones at most are skipped (doubling from 1). */
+export const SPIN_BACKOFF_MAX = 64;
 /** A worker thread that has not even started its open after this is given up (start-up is not storage I/O, so not bound by N). */
 export const WORKER_START_TIMEOUT_MS = 10_000;
 /** The smallest sector size; alignment when the device does not tell (tmpfs, NFS). */
@@ -58,6 +78,8 @@ interface Pending {
   /** Cancelled before the worker took it: its buffer went back to the arena then. */
   bufferFreed: boolean;
   readonly timer: NodeJS.Timeout;
+  /** process.hrtime of the deadline the timer enforces. */
+  readonly deadlineNs: bigint;
 }
 
 export interface StorageStats {
@@ -67,6 +89,16 @@ export interface StorageStats {
   readonly overdue: number;
   /** Aligned buffers pinned by unfinished I/Os. */
   readonly buffersInUse: number;
+}
+
+/** How the I/Os' completions were seen: by the main thread spinning for them, or (the rest) by message. */
+export interface CompletionCounts {
+  /** I/Os the spinning main thread saw finish and completed without waiting for the worker's message. */
+  seenSpinning: number;
+  /** Spins that ended at their time limit with an I/O unfinished. */
+  spinsMissed: number;
+  /** Requests the worker took while polling for them after an earlier I/O (not woken by a message). */
+  takenPolling: number;
 }
 
 /** I/Os submitted to the kernel since open (for benchmarks and the helper's status). */
@@ -80,9 +112,15 @@ export interface IoCounts {
 export class DirectStorage {
   private readonly pending = new Map<number, Pending>();
   private readonly control: Int32Array;
+  private readonly results: Int32Array;
+  /** I/Os completed from shared memory whose worker message has not arrived yet. */
+  private readonly completedEarly = new Set<number>();
+  private spinScheduled = false;
+  private readonly spinBackoff = new SpinBackoff(SPIN_BACKOFF_MAX);
   private nextId = 1;
   /** Counted when an I/O is handed to the worker. */
   readonly counts: IoCounts = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0 };
+  readonly completions: CompletionCounts = { seenSpinning: 0, spinsMissed: 0, takenPolling: 0 };
   private closing = false;
   private failure: StorageError | undefined;
   private onClosed: ((error?: string) => void) | undefined;
@@ -95,9 +133,11 @@ export class DirectStorage {
     private readonly worker: Worker,
     private readonly arena: AlignedArena,
     controlBuffer: SharedArrayBuffer,
+    resultsBuffer: SharedArrayBuffer,
     private readonly options: Required<OpenOptions>,
   ) {
     this.control = new Int32Array(controlBuffer);
+    this.results = new Int32Array(resultsBuffer);
     worker.on('message', (message: FromWorker) => this.onMessage(message));
     worker.on('error', (error) => this.onWorkerGone(`I/O worker failed: ${error.message}`));
     worker.on('exit', (code) => this.onWorkerGone(`I/O worker exited (code ${code})`));
@@ -110,12 +150,17 @@ export class DirectStorage {
       exclusiveBlockDevice: false,
       queueDepthMax: QUEUE_DEPTH_MAX_DEFAULT,
       arenaBytes: ARENA_BYTES_DEFAULT,
+      completionSpinUs: COMPLETION_SPIN_US_DEFAULT,
+      requestPollUs: REQUEST_POLL_US_DEFAULT,
       ...options,
     };
     assert.ok(Number.isInteger(full.ioTimeoutMs) && full.ioTimeoutMs >= 1 && full.ioTimeoutMs <= IO_TIMEOUT_MS_LIMIT, `ioTimeoutMs ${full.ioTimeoutMs} outside 1..${IO_TIMEOUT_MS_LIMIT}`);
     assert.ok(Number.isInteger(full.queueDepthMax) && full.queueDepthMax >= 1 && full.queueDepthMax <= 4096, `queueDepthMax ${full.queueDepthMax} outside 1..4096`);
+    assert.ok(Number.isInteger(full.completionSpinUs) && full.completionSpinUs >= 0 && full.completionSpinUs <= SPIN_US_LIMIT, `completionSpinUs ${full.completionSpinUs} outside 0..${SPIN_US_LIMIT}`);
+    assert.ok(Number.isInteger(full.requestPollUs) && full.requestPollUs >= 0 && full.requestPollUs <= SPIN_US_LIMIT, `requestPollUs ${full.requestPollUs} outside 0..${SPIN_US_LIMIT}`);
     const arena = new AlignedArena(full.arenaBytes);
     const controlBuffer = new SharedArrayBuffer(full.queueDepthMax * Int32Array.BYTES_PER_ELEMENT);
+    const resultsBuffer = new SharedArrayBuffer(full.queueDepthMax * Int32Array.BYTES_PER_ELEMENT);
     const setup: WorkerSetup = {
       path,
       writable: full.writable,
@@ -124,11 +169,13 @@ export class DirectStorage {
       exclusiveBlockDevice: full.exclusiveBlockDevice,
       memory: arena.memory,
       control: controlBuffer,
+      results: resultsBuffer,
+      requestPollUs: full.requestPollUs,
     };
     const worker = new Worker(new URL('./io-worker.js', import.meta.url), { workerData: setup });
     const info = await DirectStorage.awaitOpen(path, worker, full.ioTimeoutMs);
     const alignment = Math.max(ALIGNMENT_MIN, info.logicalBlockSize ?? ALIGNMENT_MIN);
-    return new DirectStorage(path, info, alignment, worker, arena, controlBuffer, full);
+    return new DirectStorage(path, info, alignment, worker, arena, controlBuffer, resultsBuffer, full);
   }
 
   private static awaitOpen(path: string, worker: Worker, ioTimeoutMs: number): Promise<StorageInfo> {
@@ -302,10 +349,71 @@ export class DirectStorage {
     const range = op === 'write' ? addOutstandingWrite(this.info.identity, position, position + length) : undefined;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.onDeadline(id), this.options.ioTimeoutMs);
-      this.pending.set(id, { op, slot, controlIndex, range, resolve: (bytes) => resolve({ slot, bytes }), reject, overdue: false, bufferFreed: false, timer });
+      const deadlineNs = process.hrtime.bigint() + BigInt(this.options.ioTimeoutMs) * 1_000_000n;
+      this.pending.set(id, { op, slot, controlIndex, range, resolve: (bytes) => resolve({ slot, bytes }), reject, overdue: false, bufferFreed: false, timer, deadlineNs });
       Atomics.store(this.control, controlIndex, SlotState.queued);
       this.post({ type: 'io', id, op, position, byteOffset: slot.byteOffset, length, controlIndex, alignment: this.alignment });
+      this.scheduleSpin();
     });
+  }
+
+  /** Once the caller has queued what it queues together (a write and its read), wait for them in place. */
+  private scheduleSpin(): void {
+    if (this.options.completionSpinUs === 0 || this.spinScheduled) return;
+    this.spinScheduled = true;
+    queueMicrotask(() => {
+      this.spinScheduled = false;
+      this.spin();
+    });
+  }
+
+  /**
+   * Waits up to completionSpinUs for the I/Os in flight to finish, watching
+   * the shared slot states, and completes each one that does at once: an
+   * uncontended acquire's next step starts without waiting for the event
+   * loop to be woken. Only for a lone operation, within the turn's budget,
+   * and less often after misses (slow storage, or busy CPUs, where a
+   * spinning thread takes the CPU the worker needs).
+   */
+  private spin(): void {
+    if (this.pending.size === 0 || this.pending.size > SPIN_PENDING_MAX) return;
+    if (!this.spinBackoff.shouldSpin()) return;
+    const started = process.hrtime.bigint();
+    const turnNs = turnLeftNs(started);
+    const ownNs = BigInt(this.options.completionSpinUs * 1000);
+    const limitNs = ownNs < turnNs ? ownNs : turnNs;
+    if (limitNs <= 0n) return;
+    const outcome = this.watchInPlace(started + limitNs);
+    // A spin cut short by the turn's budget says nothing about the storage or the CPUs.
+    if (outcome === 'missed' && limitNs === ownNs) {
+      this.completions.spinsMissed++;
+      this.spinBackoff.missed();
+    } else if (outcome === 'done') {
+      this.spinBackoff.paid();
+    }
+  }
+
+  /** Completes in place what finishes before `spinUntilNs`; 'failed' leaves a failed I/O to its message, which carries the error. */
+  private watchInPlace(spinUntilNs: bigint): 'done' | 'failed' | 'missed' {
+    for (;;) {
+      let waiting = false;
+      const nowNs = process.hrtime.bigint();
+      for (const [id, p] of this.pending) {
+        // Past its deadline an I/O is its timer's to fail, as when its message and timer are both due.
+        if (p.overdue || nowNs >= p.deadlineNs) continue;
+        const state = Atomics.load(this.control, p.controlIndex);
+        if (state === SlotState.done) {
+          this.completions.seenSpinning++;
+          this.complete(id, p, Atomics.load(this.results, p.controlIndex), true);
+        } else if (state === SlotState.failed) {
+          return 'failed';
+        } else {
+          waiting = true;
+        }
+      }
+      if (!waiting) return 'done';
+      if (nowNs >= spinUntilNs) return 'missed';
+    }
   }
 
   private onDeadline(id: number): void {
@@ -331,24 +439,50 @@ export class DirectStorage {
       return;
     }
     if (message.type !== 'done' && message.type !== 'failed' && message.type !== 'skipped') return;
+    // After the worker failed every pending I/O was given up; a message it sent before it died is moot.
+    if (this.failure) return;
+    if (message.type === 'done' && message.polled) this.completions.takenPolling++;
+    if (this.completedEarly.delete(message.id)) {
+      assert.equal(message.type, 'done', `I/O ${message.id} completed from shared memory, then reported ${message.type}`);
+      return;
+    }
     const p = this.pending.get(message.id);
     assert.ok(p, `I/O worker reported unknown request ${message.id}`);
-    this.pending.delete(message.id);
-    clearTimeout(p.timer);
-    this.releaseRange(p);
-    Atomics.store(this.control, p.controlIndex, SlotState.free);
+    if (message.type === 'done') {
+      this.complete(message.id, p, message.bytes, false);
+      return;
+    }
+    this.finish(message.id, p);
     if (p.overdue) {
       // The caller has its timeout already; only now, with the I/O finished, may the buffer be reused.
       if (!p.bufferFreed) this.arena.release(p.slot);
       return;
     }
     if (message.type === 'skipped') assert.fail('I/O skipped although its deadline has not passed');
-    if (message.type === 'done') {
-      p.resolve(message.bytes); // the caller copies out and releases the slot
-      return;
-    }
     this.arena.release(p.slot);
     p.reject(new StorageError(StorageErrorCode.ioError, this.path, `${p.op} failed: ${message.code}: ${message.message}`));
+  }
+
+  /** The worker is done with this I/O: its deadline, written range and queue slot are no longer needed. */
+  private finish(id: number, p: Pending): void {
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    this.releaseRange(p);
+    Atomics.store(this.control, p.controlIndex, SlotState.free);
+  }
+
+  private complete(id: number, p: Pending, bytes: number, early: boolean): void {
+    this.finish(id, p);
+    if (early) this.completedEarly.add(id);
+    if (p.overdue) {
+      // The caller has its timeout already; only now, with the I/O finished, may the buffer be reused.
+      if (!p.bufferFreed) this.arena.release(p.slot);
+      return;
+    }
+    // The caller copies out and releases the slot. In a turn the storages have held long enough,
+    // it hears at the check phase, so that timers run before the next step of its chain.
+    if (turnLeftNs(process.hrtime.bigint()) > 0n) p.resolve(bytes);
+    else setImmediate(() => p.resolve(bytes));
   }
 
   private onWorkerGone(reason: string): void {
@@ -362,6 +496,7 @@ export class DirectStorage {
     }
     // The worker is gone, and with it every I/O it could still have issued.
     this.pending.clear();
+    this.completedEarly.clear();
     this.onClosed?.();
   }
 

@@ -10,6 +10,10 @@ export const SlotState = {
   queued: 1,
   running: 2,
   cancelled: 3,
+  /** The worker finished the I/O and stored its byte count in `results` (before it posts 'done'). */
+  done: 4,
+  /** The I/O failed; the error travels in the 'failed' message. */
+  failed: 5,
 } as const;
 
 export interface WorkerSetup {
@@ -22,6 +26,10 @@ export interface WorkerSetup {
   readonly memory: WebAssembly.Memory;
   /** Int32Array over this: one SlotState per queue slot. */
   readonly control: SharedArrayBuffer;
+  /** Int32Array over this: the bytes transferred by each slot's finished I/O. */
+  readonly results: SharedArrayBuffer;
+  /** After an I/O, how long the worker looks for the next request before it sleeps (0: not at all). */
+  readonly requestPollUs: number;
 }
 
 export interface StorageInfo {
@@ -56,7 +64,8 @@ export type FromWorker =
   | { readonly type: 'started' }
   | { readonly type: 'opened'; readonly info: StorageInfo }
   | { readonly type: 'open-failed'; readonly code: string; readonly message: string; readonly notStorage: boolean }
-  | { readonly type: 'done'; readonly id: number; readonly bytes: number }
+  /** `polled`: the worker took the request while polling after an earlier I/O, not woken by its message. */
+  | { readonly type: 'done'; readonly id: number; readonly bytes: number; readonly polled: boolean }
   | { readonly type: 'failed'; readonly id: number; readonly code: string; readonly message: string }
   | { readonly type: 'skipped'; readonly id: number }
   | { readonly type: 'closed'; readonly error: string | undefined };

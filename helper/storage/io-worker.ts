@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { native } from '../native/native.js';
+import { SpinBackoff } from './spin-backoff.js';
 import { SlotState, type FromWorker, type IoRequest, type StorageInfo, type ToWorker, type WorkerSetup } from './io-messages.js';
 import { blockDeviceBytes, deviceNumber, logicalBlockSize } from './sysfs.js';
 
@@ -16,6 +17,7 @@ import { blockDeviceBytes, deviceNumber, logicalBlockSize } from './sysfs.js';
 const setup = workerData as WorkerSetup;
 const port = parentPort!;
 const control = new Int32Array(setup.control);
+const results = new Int32Array(setup.results);
 const memory = setup.memory.buffer;
 let fd: number | undefined;
 
@@ -79,7 +81,7 @@ function describe(isBlock: boolean, dev: bigint, ino: bigint, statSize: number):
   };
 }
 
-function runIo(request: IoRequest): void {
+function runIo(request: IoRequest, polled: boolean): void {
   if (Atomics.compareExchange(control, request.controlIndex, SlotState.queued, SlotState.running) !== SlotState.queued) {
     post({ type: 'skipped', id: request.id });
     return;
@@ -93,16 +95,50 @@ function runIo(request: IoRequest): void {
   assert.ok(fd !== undefined, 'I/O on a storage that is not open');
   try {
     const bytes = request.op === 'read' ? readSync(fd, buffer, 0, request.length, request.position) : writeSync(fd, buffer, 0, request.length, request.position);
-    post({ type: 'done', id: request.id, bytes });
+    // Published in shared memory first: a main thread waiting for this I/O sees it without a wake-up.
+    Atomics.store(results, request.controlIndex, bytes);
+    Atomics.store(control, request.controlIndex, SlotState.done);
+    post({ type: 'done', id: request.id, bytes, polled });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
+    Atomics.store(control, request.controlIndex, SlotState.failed);
     post({ type: 'failed', id: request.id, code: e.code ?? 'EIO', message: e.message });
   }
 }
 
-port.on('message', (message: ToWorker) => {
+const POLL_NS = BigInt(setup.requestPollUs * 1000);
+/** After polls that found nothing, this many later ones at most are skipped (doubling from 1). */
+const POLL_BACKOFF_MAX = 64;
+const pollBackoff = new SpinBackoff(POLL_BACKOFF_MAX);
+
+/**
+ * After an I/O, look for the next request for a moment before sleeping: an
+ * acquire's next I/O follows within microseconds, and waking a sleeping
+ * thread costs more than that I/O. A poll that finds nothing makes the next
+ * ones rarer (a quiet storage, or busy CPUs, where polling takes CPU from
+ * the thread that would send the request).
+ */
+function pollForNext(): void {
+  if (POLL_NS === 0n || !pollBackoff.shouldSpin()) return;
+  let since = process.hrtime.bigint();
+  let found = false;
+  while (process.hrtime.bigint() - since < POLL_NS) {
+    const next = receiveMessageOnPort(port as unknown as MessagePort);
+    if (next === undefined) continue;
+    found = true;
+    const message = next.message as ToWorker;
+    if (message.type !== 'io') return handle(message);
+    runIo(message, true);
+    since = process.hrtime.bigint();
+  }
+  if (found) pollBackoff.paid();
+  else pollBackoff.missed();
+}
+
+function handle(message: ToWorker): void {
   if (message.type === 'io') {
-    runIo(message);
+    runIo(message, false);
+    pollForNext();
     return;
   }
   let error: string | undefined;
@@ -114,7 +150,9 @@ port.on('message', (message: ToWorker) => {
   fd = undefined;
   post({ type: 'closed', error });
   port.close();
-});
+}
+
+port.on('message', handle);
 
 post({ type: 'started' });
 open();

@@ -212,7 +212,7 @@ describe('the I/O worker', () => {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
     const control = new SharedArrayBuffer(4);
     const worker = new Worker(new URL('../../dist/helper/storage/io-worker.js', import.meta.url), {
-      workerData: { path: join(dir.path, 'w.img'), writable: true, create: true, noFollow: false, memory, control },
+      workerData: { path: join(dir.path, 'w.img'), writable: true, create: true, noFollow: false, memory, control, results: new SharedArrayBuffer(4), requestPollUs: 0 },
     });
     const messages: { type: string }[] = [];
     const opened = await new Promise<{ type: string }>((resolve) =>
