@@ -1,10 +1,11 @@
+import { performance } from 'node:perf_hooks';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { AlignedArena, type Slot } from './aligned-arena.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 import { SlotState, type FromWorker, type IoOp, type StorageInfo, type ToWorker, type WorkerSetup } from './io-messages.js';
 import { SpinBackoff } from './spin-backoff.js';
-import { turnLeftNs } from './loop-turn.js';
+import { turnLeftMs } from './loop-turn.js';
 import { addOutstandingWrite, overlapsOutstandingWrite, removeOutstandingWrite, type WriteRange } from './outstanding-writes.js';
 
 /**
@@ -78,8 +79,8 @@ interface Pending {
   /** Cancelled before the worker took it: its buffer went back to the arena then. */
   bufferFreed: boolean;
   readonly timer: NodeJS.Timeout;
-  /** process.hrtime of the deadline the timer enforces. */
-  readonly deadlineNs: bigint;
+  /** performance.now() of the deadline the timer enforces. */
+  readonly deadlineAtMs: number;
 }
 
 export interface StorageStats {
@@ -349,8 +350,8 @@ export class DirectStorage {
     const range = op === 'write' ? addOutstandingWrite(this.info.identity, position, position + length) : undefined;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.onDeadline(id), this.options.ioTimeoutMs);
-      const deadlineNs = process.hrtime.bigint() + BigInt(this.options.ioTimeoutMs) * 1_000_000n;
-      this.pending.set(id, { op, slot, controlIndex, range, resolve: (bytes) => resolve({ slot, bytes }), reject, overdue: false, bufferFreed: false, timer, deadlineNs });
+      const deadlineAtMs = performance.now() + this.options.ioTimeoutMs;
+      this.pending.set(id, { op, slot, controlIndex, range, resolve: (bytes) => resolve({ slot, bytes }), reject, overdue: false, bufferFreed: false, timer, deadlineAtMs });
       Atomics.store(this.control, controlIndex, SlotState.queued);
       this.post({ type: 'io', id, op, position, byteOffset: slot.byteOffset, length, controlIndex, alignment: this.alignment });
       this.scheduleSpin();
@@ -378,14 +379,13 @@ export class DirectStorage {
   private spin(): void {
     if (this.pending.size === 0 || this.pending.size > SPIN_PENDING_MAX) return;
     if (!this.spinBackoff.shouldSpin()) return;
-    const started = process.hrtime.bigint();
-    const turnNs = turnLeftNs(started);
-    const ownNs = BigInt(this.options.completionSpinUs * 1000);
-    const limitNs = ownNs < turnNs ? ownNs : turnNs;
-    if (limitNs <= 0n) return;
-    const outcome = this.watchInPlace(started + limitNs);
+    const startedMs = performance.now();
+    const ownMs = this.options.completionSpinUs / 1000;
+    const limitMs = Math.min(ownMs, turnLeftMs(startedMs));
+    if (limitMs <= 0) return;
+    const outcome = this.watchInPlace(startedMs + limitMs);
     // A spin cut short by the turn's budget says nothing about the storage or the CPUs.
-    if (outcome === 'missed' && limitNs === ownNs) {
+    if (outcome === 'missed' && limitMs === ownMs) {
       this.completions.spinsMissed++;
       this.spinBackoff.missed();
     } else if (outcome === 'done') {
@@ -393,14 +393,14 @@ export class DirectStorage {
     }
   }
 
-  /** Completes in place what finishes before `spinUntilNs`; 'failed' leaves a failed I/O to its message, which carries the error. */
-  private watchInPlace(spinUntilNs: bigint): 'done' | 'failed' | 'missed' {
+  /** Completes in place what finishes before `spinUntilMs`; 'failed' leaves a failed I/O to its message, which carries the error. */
+  private watchInPlace(spinUntilMs: number): 'done' | 'failed' | 'missed' {
     for (;;) {
       let waiting = false;
-      const nowNs = process.hrtime.bigint();
+      const nowMs = performance.now();
       for (const [id, p] of this.pending) {
         // Past its deadline an I/O is its timer's to fail, as when its message and timer are both due.
-        if (p.overdue || nowNs >= p.deadlineNs) continue;
+        if (p.overdue || nowMs >= p.deadlineAtMs) continue;
         const state = Atomics.load(this.control, p.controlIndex);
         if (state === SlotState.done) {
           this.completions.seenSpinning++;
@@ -412,7 +412,7 @@ export class DirectStorage {
         }
       }
       if (!waiting) return 'done';
-      if (nowNs >= spinUntilNs) return 'missed';
+      if (nowMs >= spinUntilMs) return 'missed';
     }
   }
 
@@ -481,7 +481,7 @@ export class DirectStorage {
     }
     // The caller copies out and releases the slot. In a turn the storages have held long enough,
     // it hears at the check phase, so that timers run before the next step of its chain.
-    if (turnLeftNs(process.hrtime.bigint()) > 0n) p.resolve(bytes);
+    if (turnLeftMs(performance.now()) > 0) p.resolve(bytes);
     else setImmediate(() => p.resolve(bytes));
   }
 

@@ -12,18 +12,21 @@
  */
 
 export const STORAGE_TURN_US_MAX = 1_000;
-const TURN_NS_MAX = BigInt(STORAGE_TURN_US_MAX * 1000);
 
-let turnStartedNs: bigint | undefined;
+let turnStartedMs: number | undefined;
 
-/** What is left of this turn's allowance (negative once used up); the first call in a turn starts it. */
-export function turnLeftNs(nowNs: bigint): bigint {
-  if (turnStartedNs === undefined) {
-    turnStartedNs = nowNs;
+/**
+ * What is left of this turn's allowance in ms (negative once used up); the
+ * first call in a turn starts it. `nowMs` is performance.now(): a double,
+ * where process.hrtime.bigint() would allocate on every call of a spin loop.
+ */
+export function turnLeftMs(nowMs: number): number {
+  if (turnStartedMs === undefined) {
+    turnStartedMs = nowMs;
     // The check phase follows the poll phase (where messages arrive) and ends the turn.
     setImmediate(() => {
-      turnStartedNs = undefined;
+      turnStartedMs = undefined;
     }).unref();
   }
-  return TURN_NS_MAX - (nowNs - turnStartedNs);
+  return STORAGE_TURN_US_MAX / 1000 - (nowMs - turnStartedMs);
 }
