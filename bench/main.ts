@@ -87,9 +87,9 @@ async function leaseSuite(): Promise<{ ops: OpCase[]; joins: JoinCase[]; renewal
   try {
     const file = join(dir, 'leases.img');
     const ops: OpCase[] = [];
-    for (const hosts of [16, 2000]) ops.push(...(await measureAcquireRelease('file (work disk)', file, 512, hosts, hosts === 16 ? 300 : 100)));
+    for (const hosts of [16, 2000]) ops.push(...(await measureAcquireRelease('file (work disk)', file, 512, hosts, hosts === 16 ? 1000 : 100)));
     // The same with both threads sleeping between I/Os: what the spinning buys on this machine.
-    ops.push(...(await measureAcquireRelease('file (work disk)', file, 512, 16, 300, false)));
+    ops.push(...(await measureAcquireRelease('file (work disk)', file, 512, 16, 1000, false)));
     if (process.getuid?.() === 0) {
       const loop = attachLoopDevice(join(dir, 'loop4k.img'), 64 * 1024 * 1024, 4096);
       try {

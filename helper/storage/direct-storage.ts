@@ -114,6 +114,8 @@ export class DirectStorage {
   private readonly pending = new Map<number, Pending>();
   private readonly control: Int32Array;
   private readonly results: Int32Array;
+  /** Told to the worker: whether this thread spins for an I/O now (see WorkerSetup.mainSpinning). */
+  private readonly mainSpinning: Int32Array;
   /** I/Os completed from shared memory whose worker message has not arrived yet. */
   private readonly completedEarly = new Set<number>();
   private spinScheduled = false;
@@ -135,10 +137,12 @@ export class DirectStorage {
     private readonly arena: AlignedArena,
     controlBuffer: SharedArrayBuffer,
     resultsBuffer: SharedArrayBuffer,
+    mainSpinning: SharedArrayBuffer,
     private readonly options: Required<OpenOptions>,
   ) {
     this.control = new Int32Array(controlBuffer);
     this.results = new Int32Array(resultsBuffer);
+    this.mainSpinning = new Int32Array(mainSpinning);
     worker.on('message', (message: FromWorker) => this.onMessage(message));
     worker.on('error', (error) => this.onWorkerGone(`I/O worker failed: ${error.message}`));
     worker.on('exit', (code) => this.onWorkerGone(`I/O worker exited (code ${code})`));
@@ -162,6 +166,7 @@ export class DirectStorage {
     const arena = new AlignedArena(full.arenaBytes);
     const controlBuffer = new SharedArrayBuffer(full.queueDepthMax * Int32Array.BYTES_PER_ELEMENT);
     const resultsBuffer = new SharedArrayBuffer(full.queueDepthMax * Int32Array.BYTES_PER_ELEMENT);
+    const mainSpinning = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
     const setup: WorkerSetup = {
       path,
       writable: full.writable,
@@ -172,11 +177,12 @@ export class DirectStorage {
       control: controlBuffer,
       results: resultsBuffer,
       requestPollUs: full.requestPollUs,
+      mainSpinning,
     };
     const worker = new Worker(new URL('./io-worker.js', import.meta.url), { workerData: setup });
     const info = await DirectStorage.awaitOpen(path, worker, full.ioTimeoutMs);
     const alignment = Math.max(ALIGNMENT_MIN, info.logicalBlockSize ?? ALIGNMENT_MIN);
-    return new DirectStorage(path, info, alignment, worker, arena, controlBuffer, resultsBuffer, full);
+    return new DirectStorage(path, info, alignment, worker, arena, controlBuffer, resultsBuffer, mainSpinning, full);
   }
 
   private static awaitOpen(path: string, worker: Worker, ioTimeoutMs: number): Promise<StorageInfo> {
@@ -383,7 +389,9 @@ export class DirectStorage {
     const ownMs = this.options.completionSpinUs / 1000;
     const limitMs = Math.min(ownMs, turnLeftMs(startedMs));
     if (limitMs <= 0) return;
+    Atomics.store(this.mainSpinning, 0, 1);
     const outcome = this.watchInPlace(startedMs + limitMs);
+    Atomics.store(this.mainSpinning, 0, 0);
     // A spin cut short by the turn's budget says nothing about the storage or the CPUs.
     if (outcome === 'missed' && limitMs === ownMs) {
       this.completions.spinsMissed++;

@@ -30,6 +30,14 @@ export interface WorkerSetup {
   readonly results: SharedArrayBuffer;
   /** After an I/O, how long the worker looks for the next request before it sleeps (0: not at all). */
   readonly requestPollUs: number;
+  /**
+   * Int32Array(1) over this: 1 while the main thread spins for an I/O of this storage. The worker
+   * polls for the next request only after an I/O the main thread was spinning for: then the main
+   * thread has a CPU and the next request follows at once. Otherwise (no operation waiting, or busy
+   * CPUs, where the main thread's spins back off) a polling worker would only hold a CPU the main
+   * thread needs.
+   */
+  readonly mainSpinning: SharedArrayBuffer;
 }
 
 export interface StorageInfo {

@@ -19,6 +19,7 @@ const setup = workerData as WorkerSetup;
 const port = parentPort!;
 const control = new Int32Array(setup.control);
 const results = new Int32Array(setup.results);
+const mainSpinning = new Int32Array(setup.mainSpinning);
 const memory = setup.memory.buffer;
 let fd: number | undefined;
 
@@ -82,10 +83,11 @@ function describe(isBlock: boolean, dev: bigint, ino: bigint, statSize: number):
   };
 }
 
-function runIo(request: IoRequest, polled: boolean): void {
+/** Runs one I/O; true when it succeeded while the main thread was spinning for it (see WorkerSetup.mainSpinning). */
+function runIo(request: IoRequest, polled: boolean): boolean {
   if (Atomics.compareExchange(control, request.controlIndex, SlotState.queued, SlotState.running) !== SlotState.queued) {
     post({ type: 'skipped', id: request.id });
-    return;
+    return false;
   }
   const buffer = new Uint8Array(memory, request.byteOffset, request.length);
   const alignment = BigInt(request.alignment);
@@ -96,14 +98,18 @@ function runIo(request: IoRequest, polled: boolean): void {
   assert.ok(fd !== undefined, 'I/O on a storage that is not open');
   try {
     const bytes = request.op === 'read' ? readSync(fd, buffer, 0, request.length, request.position) : writeSync(fd, buffer, 0, request.length, request.position);
+    // Read before publishing: a main thread spinning for this I/O stops the moment it sees it.
+    const mainWasSpinning = Atomics.load(mainSpinning, 0) === 1;
     // Published in shared memory first: a main thread waiting for this I/O sees it without a wake-up.
     Atomics.store(results, request.controlIndex, bytes);
     Atomics.store(control, request.controlIndex, SlotState.done);
     post({ type: 'done', id: request.id, bytes, polled });
+    return mainWasSpinning;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     Atomics.store(control, request.controlIndex, SlotState.failed);
     post({ type: 'failed', id: request.id, code: e.code ?? 'EIO', message: e.message });
+    return false;
   }
 }
 
@@ -113,14 +119,16 @@ const POLL_BACKOFF_MAX = 64;
 const pollBackoff = new SpinBackoff(POLL_BACKOFF_MAX);
 
 /**
- * After an I/O, look for the next request for a moment before sleeping: an
- * acquire's next I/O follows within microseconds, and waking a sleeping
- * thread costs more than that I/O. A poll that finds nothing makes the next
- * ones rarer (a quiet storage, or busy CPUs, where polling takes CPU from
- * the thread that would send the request).
+ * After an I/O the main thread was spinning for, look for the next request
+ * for a moment before sleeping: an acquire's next I/O follows within
+ * microseconds, and waking a sleeping thread costs more than that I/O. Not
+ * after other I/Os: with no operation waiting nothing follows, and on busy
+ * CPUs (where the main thread's spins back off) a polling worker holds the
+ * CPU the main thread needs to send the request. A poll that finds nothing
+ * makes the next ones rarer.
  */
-function pollForNext(): void {
-  if (POLL_MS === 0 || !pollBackoff.shouldSpin()) return;
+function pollForNext(mainWasSpinning: boolean): void {
+  if (POLL_MS === 0 || !mainWasSpinning || !pollBackoff.shouldSpin()) return;
   // performance.now(), a double: process.hrtime.bigint() would allocate on every turn of the loop.
   let since = performance.now();
   let found = false;
@@ -130,7 +138,7 @@ function pollForNext(): void {
     found = true;
     const message = next.message as ToWorker;
     if (message.type !== 'io') return handle(message);
-    runIo(message, true);
+    if (!runIo(message, true)) break;
     since = performance.now();
   }
   if (found) pollBackoff.paid();
@@ -139,8 +147,7 @@ function pollForNext(): void {
 
 function handle(message: ToWorker): void {
   if (message.type === 'io') {
-    runIo(message, false);
-    pollForNext();
+    pollForNext(runIo(message, false));
     return;
   }
   let error: string | undefined;

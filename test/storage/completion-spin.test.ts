@@ -74,6 +74,19 @@ describe('completion seen by spinning', () => {
     }
   });
 
+  it('has the worker poll for the next request only after an I/O the main thread was spinning for', async () => {
+    // The main thread never spins: on busy CPUs its spins back off the same way, and a worker that
+    // polled anyway would hold a CPU the main thread needs.
+    const storage = await DirectStorage.open(join(dir.path, 'no-poll.img'), { writable: true, create: true, ioTimeoutMs: 10_000, completionSpinUs: 0, requestPollUs: SPIN_US_LIMIT });
+    for (let i = 0; i < 100; i++) {
+      const { written, read } = storage.writeThenRead(0, sector(i), 0, 512);
+      await written;
+      expect((await read!).consume((bytes) => bytes[0])).toBe(i);
+    }
+    expect(storage.completions).toEqual({ seenSpinning: 0, spinsMissed: 0, takenPolling: 0 });
+    await storage.close();
+  });
+
   it('reports a failed I/O with its error while spinning, and goes on', async () => {
     const path = join(dir.path, 'readonly.img');
     const writer = await DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 10_000 });
