@@ -8,16 +8,29 @@ import { ProcsError, ProcsErrorCode } from './errors.js';
  * newlines, so it is taken from between the FIRST '(' and the LAST ')': the
  * kernel writes nothing after it that contains ')'. Every field after it must
  * be a decimal number (the state a single letter), printed as the kernel does.
+ *
+ * A released task (fs/proc/array.c do_task_stat): ppid, pgrp, session,
+ * tty_nr, tpgid and num_threads are read under lock_task_sighand(); when the
+ * task has already been through release_task() (__exit_signal set its
+ * sighand to NULL: it was reaped, or autoreaped, between the open and the
+ * read) the lock fails and the kernel prints their initial values instead:
+ * ppid 0, pgrp -1, session -1, tty_nr 0, tpgid -1, num_threads 0. That is
+ * the only way pgrp or session is ever -1 (task_pgrp_nr_ns and
+ * task_session_nr_ns return 0, never -1, for a leader outside the reader's
+ * pid namespace), so -1 is accepted in exactly that shape and nowhere else.
  */
 export interface ProcStat {
   readonly pid: number;
   readonly comm: string;
   /** One letter: R S D T t X x Z P I K W (proc(5)). */
   readonly state: string;
+  /** Field 4; 0 when the parent is outside our pid namespace, and for a released task (below). */
   readonly ppid: number;
+  /** Field 5; 0 when the group leader is outside our pid namespace; -1 only for a released task (below). */
   readonly processGroup: number;
+  /** Field 6; 0 when the session leader is outside our pid namespace; -1 only for a released task (below). */
   readonly sessionId: number;
-  /** Field 20: threads in the thread group (a zombie leader with live threads has more than 1). */
+  /** Field 20: threads in the thread group (a zombie leader with live threads has more than 1; 0 for a released task). */
   readonly threads: number;
   /** Field 22: clock ticks after boot at which the process started; with pid, names one process for good. */
   readonly startTime: bigint;
@@ -79,14 +92,34 @@ export function parseProcStat(text: string): ProcStat {
   if (!UNSIGNED.test(field(22))) throw malformed(`starttime '${field(22)}' is not an unsigned decimal number`);
   const startTime = BigInt(field(22));
   if (startTime >= 1n << 64n) throw malformed(`starttime ${field(22)} exceeds 64 bits`);
+  const released = field(5) === '-1' || field(6) === '-1';
+  if (released) checkReleased(field);
   return {
     pid,
     comm,
     state,
     ppid: pidField(field(4), 'ppid', 0),
-    processGroup: pidField(field(5), 'pgrp', 0),
-    sessionId: pidField(field(6), 'session', 0),
+    processGroup: released ? -1 : pidField(field(5), 'pgrp', 0),
+    sessionId: released ? -1 : pidField(field(6), 'session', 0),
     threads,
     startTime,
   };
+}
+
+/** The values do_task_stat prints when lock_task_sighand() fails (the task was released); anything else with a -1 is malformed. */
+const RELEASED_SHAPE: readonly (readonly [number, string, string])[] = [
+  [4, 'ppid', '0'],
+  [5, 'pgrp', '-1'],
+  [6, 'session', '-1'],
+  [7, 'tty_nr', '0'],
+  [8, 'tpgid', '-1'],
+  [20, 'num_threads', '0'],
+];
+
+function checkReleased(field: (n: number) => string): void {
+  for (const [n, name, expected] of RELEASED_SHAPE) {
+    if (field(n) !== expected) {
+      throw malformed(`pgrp ${field(5)} and session ${field(6)}: a -1 there is a released task, which the kernel prints with ${name} ${expected}; this has ${name} ${field(n)}`);
+    }
+  }
 }

@@ -15,7 +15,9 @@ export interface ProcessInfo {
   /** stat's state letter (R S D T t X x Z P I K W). */
   readonly state: string;
   readonly ppid: number;
+  /** -1 (with sessionId -1, ppid 0, threads 0) only when the kernel had already released the task (proc-stat.ts). */
   readonly processGroup: number;
+  /** 0 when the session leader is outside our pid namespace; -1 for a released task (proc-stat.ts). */
   readonly sessionId: number;
   /** Threads in the group: a zombie leader ('Z') with threads > 1 still has live threads. */
   readonly threads: number;

@@ -6,7 +6,8 @@ export function procfsControl(table: ProcessTable): VmProcessControl {
   return {
     describe(pid) {
       const info = table.read(pid);
-      if (!info || !isAlive(info)) return undefined;
+      // Session -1: the kernel had already released the task (proc-stat.ts): less than a zombie, no session to record.
+      if (!info || !isAlive(info) || info.sessionId < 0) return undefined;
       return { pid, startTime: info.startTime.toString(), uid: info.uid, euid: info.euid, sessionId: info.sessionId, ppid: info.ppid };
     },
     sessionProcesses(uid, sessionId): ProcessRef[] {

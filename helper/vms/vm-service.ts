@@ -6,6 +6,7 @@ import { HelperError } from '../daemon/helper-error.js';
 import type { JoinedLockspace } from '../daemon/joined-lockspace.js';
 import type { Logger } from '../daemon/log.js';
 import type { StoragePool } from '../daemon/storage-pool.js';
+import { ProcsError } from '../procs/index.js';
 import { HostLease } from './host-lease.js';
 import { openLeaseArea, type LeaseLocation } from './lease-location.js';
 import { stopProcesses } from './stop-processes.js';
@@ -111,6 +112,7 @@ export class VmService {
     const stopped = await stopProcesses(() => vm.aliveProcesses(this.deps.control), this.deps.control, this.deps.clock, this.unregisterDeadlines());
     if (!stopped.gone) {
       vm.state = 'fencing';
+      if (stopped.unreadable !== undefined) throw new HelperError('VM_PROCESSES_ALIVE', 'error', `VM ${uuid}: its processes cannot be proven gone (${stopped.unreadable}); its leases stay held`);
       throw new HelperError('VM_PROCESSES_ALIVE', 'error', `VM ${uuid}: processes ${stopped.alive.map((p) => p.pid).join(', ')} are still alive after SIGKILL (in D state?); its leases stay held until they are gone`);
     }
     const released = await this.releaseLeases(vm);
@@ -247,7 +249,7 @@ export class VmService {
     this.deps.log.warn({ msg: 'vm.stopping', vm: vm.uuid, reason });
     const stopped = await stopProcesses(() => vm.aliveProcesses(this.deps.control), this.deps.control, this.deps.clock, this.unregisterDeadlines());
     if (!stopped.gone) {
-      this.deps.log.error({ msg: 'vm.stop-incomplete', vm: vm.uuid, alive: stopped.alive.map((p) => p.pid) });
+      this.deps.log.error({ msg: 'vm.stop-incomplete', vm: vm.uuid, alive: stopped.alive.map((p) => p.pid), ...(stopped.unreadable !== undefined ? { unreadable: stopped.unreadable } : {}) });
       return;
     }
     await this.afterFence(vm);
@@ -278,7 +280,14 @@ export class VmService {
    */
   private releaseIfGone(vm: Vm): void {
     if (!vm.supervisor || !vm.holdsLeases) return;
-    if (vm.aliveProcesses(this.deps.control).length > 0) return;
+    try {
+      if (vm.aliveProcesses(this.deps.control).length > 0) return;
+    } catch (error) {
+      // Called from a renewal: a scan that cannot be read proves nothing (the next renewal looks again) and must not throw there.
+      if (!(error instanceof ProcsError)) throw error;
+      this.deps.log.warn({ msg: 'vm.processes-unreadable', vm: vm.uuid, reason: error.message });
+      return;
+    }
     void this.stopAndRelease(vm, 'its supervisor and child are gone');
   }
 
@@ -306,7 +315,7 @@ export class VmService {
     const control: VmProcessControl = this.deps.signalOnFence === false ? { describe: (pid) => real.describe(pid), sessionProcesses: (uid, sid) => real.sessionProcesses(uid, sid), signal: () => 'signalled' } : real;
     const stopped = await stopProcesses(() => vm.aliveProcesses(this.deps.control), control, this.deps.clock, deadlines);
     if (!stopped.gone) {
-      this.deps.log.error({ msg: 'vm.fence-incomplete', vm: vm.uuid, alive: stopped.alive.map((p) => p.pid) });
+      this.deps.log.error({ msg: 'vm.fence-incomplete', vm: vm.uuid, alive: stopped.alive.map((p) => p.pid), ...(stopped.unreadable !== undefined ? { unreadable: stopped.unreadable } : {}) });
       return;
     }
     this.deps.log.warn({ msg: 'vm.fenced', vm: vm.uuid });

@@ -158,3 +158,53 @@ describe('stopProcesses', () => {
     expect(control.delivered()).toEqual(['SIGTERM 10@0']);
   });
 });
+
+/**
+ * A scan of /proc that throws (some process's stat cannot be parsed: the
+ * helper once met pgrp -1 from an exiting qemu) proves nothing: the VM is
+ * not gone, and the fence must neither throw (a rejected fence is an
+ * unhandled rejection: the helper dies) nor release.
+ */
+describe('stopProcesses when /proc cannot be read', () => {
+  it('never reports gone while every scan fails, signals nothing, and gives up without throwing', async () => {
+    const { clock, control, add, list } = setup();
+    add(10);
+    control.unreadable = 'pgrp -1';
+    const result = track(stopProcesses(list, control, clock, DEADLINES));
+    await advance(clock, 2_999, 10);
+    expect(result.settled).toBe(false);
+    await advance(clock, 1);
+    expect(result.error).toBeUndefined();
+    expect(result.value).toEqual({ gone: false, alive: [], unreadable: '/proc/4321/stat: pgrp -1' });
+    expect(control.signals).toEqual([]);
+    expect(control.processes.has(10)).toBe(true);
+  });
+
+  it('keeps what the last good scan saw as alive, and goes on once /proc reads again', async () => {
+    const { clock, control, add, list } = setup();
+    add(10, 'ignores-term');
+    const result = track(stopProcesses(list, control, clock, DEADLINES));
+    await advance(clock, 0);
+    expect(control.delivered()).toEqual(['SIGTERM 10@0']);
+    control.unreadable = 'pgrp -1';
+    // Unreadable across the SIGKILL time: nothing is sent on a scan that failed, and nothing is released.
+    await advance(clock, 1_200, 10);
+    expect(result.settled).toBe(false);
+    expect(control.delivered()).toEqual(['SIGTERM 10@0']);
+    control.unreadable = undefined;
+    await advance(clock, 50, 10);
+    expect(control.delivered()).toEqual(['SIGTERM 10@0', 'SIGKILL 10@1250']);
+    await advance(clock, 50, 10);
+    expect(result.value).toEqual({ gone: true });
+  });
+
+  it('lists a process whose last scan failed at the give-up time as alive, with the reason', async () => {
+    const { clock, control, add, list } = setup();
+    add(10, 'unkillable');
+    const result = track(stopProcesses(list, control, clock, DEADLINES));
+    await advance(clock, 1_500, 10);
+    control.unreadable = 'pgrp -1';
+    await advance(clock, 1_500, 10);
+    expect(result.value).toEqual({ gone: false, alive: [{ pid: 10, startTime: '1000', uid: 107 }], unreadable: '/proc/4321/stat: pgrp -1' });
+  });
+});

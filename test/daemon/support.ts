@@ -1,3 +1,4 @@
+import { ProcsError } from '../../dist/helper/procs/index.js';
 import type { ProcessRef, SignalResult, VmProcessControl } from '../../dist/helper/vms/vm-processes.js';
 import type { ManualClock } from '../support/manual-clock.js';
 
@@ -32,8 +33,18 @@ export interface SignalRecord {
 export class FakeControl implements VmProcessControl {
   readonly processes = new Map<number, FakeProcess>();
   readonly signals: SignalRecord[] = [];
+  /**
+   * When set, every read of the table (describe, sessionProcesses, signal's
+   * re-read) throws a ProcsError with this reason, as the real control does
+   * when some process's /proc/PID/stat cannot be parsed.
+   */
+  unreadable: string | undefined;
 
   constructor(private readonly clock: { nowMs(): number }) {}
+
+  private checkReadable(): void {
+    if (this.unreadable !== undefined) throw new ProcsError('PROCS_STAT_MALFORMED', '/proc/4321/stat', this.unreadable);
+  }
 
   spawn(p: Partial<FakeProcess> & { pid: number; uid: number; sessionId: number }): FakeProcess {
     const process: FakeProcess = { startTime: `${p.pid}00`, ppid: 1, zombie: false, behaviour: 'dies', ...p };
@@ -52,12 +63,14 @@ export class FakeControl implements VmProcessControl {
   }
 
   describe(pid: number) {
+    this.checkReadable();
     const p = this.processes.get(pid);
     if (!p || p.zombie) return undefined;
     return { pid: p.pid, startTime: p.startTime, uid: p.uid, sessionId: p.sessionId, ppid: p.ppid, euid: p.uid };
   }
 
   sessionProcesses(uid: number, sessionId: number): ProcessRef[] {
+    this.checkReadable();
     return [...this.processes.values()]
       .filter((p) => !p.zombie && p.uid === uid && p.sessionId === sessionId)
       .sort((a, b) => a.pid - b.pid)
@@ -65,6 +78,7 @@ export class FakeControl implements VmProcessControl {
   }
 
   signal(process: ProcessRef, signal: NodeJS.Signals): SignalResult {
+    this.checkReadable();
     const p = this.processes.get(process.pid);
     let result: SignalResult;
     if (!p) result = 'gone';

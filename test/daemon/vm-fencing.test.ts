@@ -225,6 +225,18 @@ describe('VmService fencing', () => {
     expect(vm.held).toHaveLength(1);
     expect(log.lines.filter((l) => l.msg === 'vm.fence-incomplete').map((l) => l.alive)).toEqual([[101]]);
   });
+  it('keeps the leases held, without throwing, while /proc cannot be read (a stat that does not parse), and fences once it can', async () => {
+    const { clock, control, events, renew, vm, log } = setup('ignores-term');
+    renew(0);
+    control.unreadable = 'pgrp -1';
+    // Fencing starts at T+6N; every scan fails until well past fail (T+8N): nothing is signalled, nothing released.
+    await advance(clock, 8 * N + 16_000, 10);
+    expect(control.signals).toEqual([]);
+    expect(events.some((e) => e.startsWith('release'))).toBe(false);
+    expect(vm.state).toBe('fencing');
+    expect(vm.held).toHaveLength(1);
+    expect(log.lines.filter((l) => l.msg === 'vm.fence-incomplete').map((l) => l.unreadable)).toEqual(['/proc/4321/stat: pgrp -1']);
+  });
 });
 
 describe('VmService: a VM without a session', () => {
@@ -293,6 +305,23 @@ describe('VmService: a VM without a session', () => {
     await advance(clock, 1);
     expect(events).toEqual([]);
     expect(vm.held.map((l) => l.state)).toEqual(['held']);
+    service.stopTimers();
+  });
+  it('does not throw from a renewal, and keeps the lease, while /proc cannot be read', async () => {
+    const { clock, control, events, service, vm, renew } = setup(true);
+    renew(0);
+    control.exit(101);
+    control.exit(100);
+    control.unreadable = 'pgrp -1';
+    expect(() => renew(2 * N)).not.toThrow();
+    await advance(clock, 1);
+    expect(events).toEqual([]);
+    expect(vm.held.map((l) => l.state)).toEqual(['held']);
+    control.unreadable = undefined;
+    await advance(clock, 2 * N - 1);
+    renew(4 * N);
+    await advance(clock, 1);
+    expect(events).toEqual([`release@${2 * N}`]);
     service.stopTimers();
   });
 });

@@ -99,3 +99,45 @@ describe('parseProcStat', () => {
     expect(refusal(statOf('x', TAIL.replace(/^S/, 'Q'))).reason).toBe("state 'Q' is not a process state letter");
   });
 });
+
+/**
+ * A task the kernel had already released when stat was read (fs/proc/array.c
+ * do_task_stat: lock_task_sighand() failed, so ppid, pgrp, session, tty_nr,
+ * tpgid and num_threads keep their initial 0, -1, -1, 0, -1, 0). Seen under
+ * a non-reaping pid 1 for an exiting qemu. flags 4227084 has PF_EXITING.
+ */
+const RELEASED = '0 -1 -1 0 -1 4227084 112 0 0 0 0 0 0 0 20 0 0 0 123456 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0';
+
+describe('parseProcStat: a task the kernel has released (pgrp and session -1)', () => {
+  it.each(['X', 'Z', 'R'])('parses it in state %s (the state letter is read before the release)', (state) => {
+    expect(parseProcStat(statOf('qemu-system-x86', `${state} ${RELEASED}`, 4321))).toEqual({
+      pid: 4321, comm: 'qemu-system-x86', state, ppid: 0, processGroup: -1, sessionId: -1, threads: 0, startTime: 123456n,
+    });
+  });
+
+  it('still parses 0 for the leaders of a pid namespace\'s outside (a live task, not released)', () => {
+    const stat = parseProcStat(statOf('x', TAIL.replace('S 77 88 99 34816 88 ', 'S 0 0 0 0 -1 ')));
+    expect(stat).toMatchObject({ ppid: 0, processGroup: 0, sessionId: 0, threads: 3 });
+  });
+
+  it.each([
+    ['pgrp -1 with session 0', RELEASED.replace('0 -1 -1 ', '0 -1 0 '), 'session 0'],
+    ['session -1 with pgrp 0', RELEASED.replace('0 -1 -1 ', '0 0 -1 '), 'pgrp 0'],
+    ['pgrp -1 in a live task\'s fields', TAIL.slice(2).replace('77 88 99 ', '77 -1 99 '), 'ppid 77'],
+    ['a ppid', RELEASED.replace(/^0 /, '77 '), 'ppid 77'],
+    ['a tty', RELEASED.replace('-1 -1 0 -1 ', '-1 -1 34816 -1 '), 'tty_nr 34816'],
+    ['a tpgid', RELEASED.replace('-1 -1 0 -1 ', '-1 -1 0 88 '), 'tpgid 88'],
+    ['threads', RELEASED.replace(' 20 0 0 0 123456 ', ' 20 0 3 0 123456 '), 'num_threads 3'],
+  ])('refuses a -1 released shape with %s', (_label, tail, named) => {
+    expect(refusal(statOf('x', `X ${tail}`)).reason).toContain(named);
+  });
+
+  it.each([
+    ['pgrp -2', RELEASED.replace('0 -1 -1 ', '0 -2 -1 ')],
+    ['session -2', RELEASED.replace('0 -1 -1 ', '0 -1 -2 ')],
+    ['ppid -1', RELEASED.replace(/^0 /, '-1 ')],
+    ['threads -1', RELEASED.replace(' 20 0 0 0 123456 ', ' 20 0 -1 0 123456 ')],
+  ])('refuses %s', (_label, tail) => {
+    expect(refusal(statOf('x', `X ${tail}`)).reason.length).toBeGreaterThan(0);
+  });
+});

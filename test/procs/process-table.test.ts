@@ -4,11 +4,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   CMDLINE_MAX_ARGS,
   CMDLINE_MAX_BYTES,
+  aliveVmProcesses,
   ProcFsProcessTable,
   ProcsError,
   readBounded,
   type BoundedRead,
 } from '../../dist/helper/procs/index.js';
+import { procfsControl } from '../../dist/helper/vms/procfs-control.js';
 import { asNobody, killAll, NOBODY, pidOf, procfs, sharedTempDir, sleepNamed, start, waitFor, waitForComm, waitForExit } from './support.js';
 
 const dir = sharedTempDir('procs-table');
@@ -170,6 +172,48 @@ describe('ProcFsProcessTable on a crafted procfs', () => {
     const root = fakeProc('vanish', { 312: {} });
     const readFile = (path: string, max: number): BoundedRead | undefined => (path.endsWith('/cmdline') ? undefined : readBounded(path, max));
     expect(new ProcFsProcessTable({ procRoot: root, readFile }).read(312)).toBeUndefined();
+  });
+});
+
+/**
+ * An exiting process read just after the kernel released it (fs/proc/array.c
+ * do_task_stat could not lock its signal state): ppid 0, pgrp -1, session
+ * -1, tty_nr 0, tpgid -1, threads 0. Seen for an exiting qemu under a
+ * non-reaping pid 1; any process on the host can show it, and every VM's
+ * session scan reads every process on the host.
+ */
+const RELEASED_TAIL = (state: string) => `${state} 0 -1 -1 0 -1 4227084 0 0 0 0 0 0 0 0 20 0 0 0 900 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0`;
+/** A VM process of uid 107 in session 300. */
+const VM_TAIL = 'S 1 300 300 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0';
+
+describe('a released task in the process table', () => {
+  it('is read, with session and pgrp -1, instead of failing the read', () => {
+    const table = new ProcFsProcessTable({ procRoot: fakeProc('released-read', { 4321: { stat: `4321 (qemu-system-x86) ${RELEASED_TAIL('X')}\n`, cmdline: '' } }) });
+    expect(table.read(4321)).toMatchObject({ pid: 4321, state: 'X', ppid: 0, processGroup: -1, sessionId: -1, threads: 0, startTime: 900n });
+  });
+
+  it('does not fail a VM\'s session scan, and is not one of its processes', () => {
+    const root = fakeProc('released-scan', {
+      300: { stat: `300 (q) ${VM_TAIL}\n` },
+      301: { stat: `301 (q) ${VM_TAIL.replace(' 777 ', ' 778 ')}\n` },
+      4321: { stat: `4321 (qemu-system-x86) ${RELEASED_TAIL('Z')}\n`, cmdline: '' },
+    });
+    const table = new ProcFsProcessTable({ procRoot: root });
+    expect(aliveVmProcesses(table, { uid: 107, sessionId: 300 }).map((i) => i.pid)).toEqual([300, 301]);
+    expect(procfsControl(table).sessionProcesses(107, 300).map((p) => p.pid)).toEqual([300, 301]);
+  });
+
+  it.each(['X', 'Z', 'R'])('is no live process to describe (state %s): it has no session or parent to record', (state) => {
+    const table = new ProcFsProcessTable({ procRoot: fakeProc(`released-describe-${state}`, { 4321: { stat: `4321 (qemu-system-x86) ${RELEASED_TAIL(state)}\n`, cmdline: '' } }) });
+    expect(procfsControl(table).describe(4321)).toBeUndefined();
+  });
+
+  it('an unparseable stat still fails the scan: it is never skipped as if its process were gone', () => {
+    const root = fakeProc('released-malformed', {
+      300: { stat: `300 (q) ${VM_TAIL}\n` },
+      4321: { stat: `4321 (q) ${RELEASED_TAIL('X').replace(' -1 -1 ', ' -1 0 ')}\n` },
+    });
+    expect(() => procfsControl(new ProcFsProcessTable({ procRoot: root })).sessionProcesses(107, 300)).toThrow(expect.objectContaining({ code: 'PROCS_STAT_MALFORMED' }));
   });
 });
 
