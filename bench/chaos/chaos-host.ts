@@ -5,6 +5,7 @@ import { UNSAFE_TEST_SWITCHES_ENV, UNSAFE_TEST_SWITCHES_FLAG } from '../../proto
 import type { HostCgroup } from './host-cgroup.js';
 import { LOCKSPACE_NAME, type SharedStorage } from './shared-storage.js';
 import { onJsonLines } from './json-lines.js';
+import { runAsync, type TimedResult } from '../support/run-async.js';
 
 /**
  * One simulated host of the fault harness: a cgroup (its processes), a
@@ -216,19 +217,8 @@ export class ChaosHost {
   }
 
   /** `vmlease ARGS --run-dir RUN`, async, with a deadline. */
-  cli(args: readonly string[], timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, [this.settings.cli, ...args, '--run-dir', this.runDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => void (stdout += c));
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => void (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    return new Promise((resolve) => {
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ status: code, stdout, stderr });
-      });
-    });
+  cli(args: readonly string[], timeoutMs: number): Promise<TimedResult> {
+    return runAsync(process.execPath, [this.settings.cli, ...args, '--run-dir', this.runDir], timeoutMs);
   }
 
   /** `vmlease supervise` as the VM's uid under node --jitless, in this host's cgroup, leading a session of its own. */

@@ -78,6 +78,11 @@ function harness(plan: (event: Event, seen: Event[]) => IoRequest[]) {
   return { storage, seen, driver };
 }
 
+/** The events the engine heard: 'start', or [io id, ok, first data byte or failure reason]. */
+function trail(seen: readonly Event[]): unknown[] {
+  return seen.map((e) => (e.type === 'io' ? [e.result.id, e.result.ok, e.result.ok ? e.result.data?.[0] : e.result.reason] : e.type));
+}
+
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const WRITE = { kind: 'write', id: 1, offset: 512, data: new Uint8Array(512), thenRead: { offset: 0, length: 8704 } } as const;
 const BALLOT_READ = { kind: 'read', id: 2, offset: 0, length: 8704 } as const;
@@ -93,7 +98,7 @@ describe('the ballot read queued behind its write', () => {
     await tick();
     // No second read: the engine's request was answered with the queued one, its bytes intact.
     expect(storage.submitted).toHaveLength(2);
-    expect(seen.map((e) => (e.type === 'io' ? [e.result.id, e.result.ok, e.result.ok ? e.result.data?.[0] : e.result.reason] : e.type))).toEqual(['start', [1, true, undefined], [2, true, 2]]);
+    expect(trail(seen)).toEqual(['start', [1, true, undefined], [2, true, 2]]);
     expect(driver.prefetchCounts).toEqual({ used: 1, dropped: 0 });
   });
 
@@ -107,7 +112,7 @@ describe('the ballot read queued behind its write', () => {
     expect(storage.submitted.map((s) => s.op)).toEqual(['write', 'read', 'read']);
     storage.submitted[2]!.settle('ok');
     await tick();
-    expect(seen.map((e) => (e.type === 'io' ? [e.result.id, e.result.ok, e.result.ok ? e.result.data?.[0] : e.result.reason] : e.type))).toEqual(['start', [1, false, 'error'], [2, true, 3]]);
+    expect(trail(seen)).toEqual(['start', [1, false, 'error'], [2, true, 3]]);
     expect(driver.prefetchCounts).toEqual({ used: 0, dropped: 1 });
   });
 
@@ -153,7 +158,7 @@ describe('the ballot read queued behind its write', () => {
     expect(storage.submitted.map((s) => s.op)).toEqual(['write', 'read', 'read']);
     storage.submitted[2]!.settle('ok');
     await tick();
-    expect(seen.map((e) => (e.type === 'io' ? [e.result.id, e.result.ok, e.result.ok ? e.result.data?.[0] : e.result.reason] : e.type))).toEqual(['start', [1, true, undefined], [2, true, 3]]);
+    expect(trail(seen)).toEqual(['start', [1, true, undefined], [2, true, 3]]);
   });
 
   it('may fail before its write settles without an unhandled rejection, and is then issued again', async () => {

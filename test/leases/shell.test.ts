@@ -18,6 +18,14 @@ const RESOURCE_OFFSET = 1 << 20;
 const lockspace: LockspaceSpec = { kind: 'lockspace', lockspaceName: 'shell', hostsMax: 16, sectorSize: 512, ioTimeoutMs: IO_TIMEOUT_MS };
 const resource: ResourceSpec = { kind: 'resource', lockspaceName: 'shell', resourceName: 'vm1', hostsMax: 16, sectorSize: 512 };
 
+/** A new lease file holding the lockspace area and, at RESOURCE_OFFSET, the resource's. */
+async function initialise(path: string): Promise<void> {
+  const setup = await DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 1000 });
+  await setup.write(0, initialAreaBytes(lockspace));
+  await setup.write(RESOURCE_OFFSET, initialAreaBytes(resource));
+  await setup.close();
+}
+
 async function host(path: string, hostId: number) {
   const storage = await DirectStorage.open(path, { writable: true, ioTimeoutMs: 1000 });
   const ls = new Lockspace(
@@ -40,10 +48,7 @@ async function host(path: string, hostId: number) {
 describe('lockspace and resource shells on an O_DIRECT file', () => {
   it('join, acquire, busy for the other host, release, then the other host acquires', async () => {
     const path = join(dir.path, 'leases.img');
-    const setup = await DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 1000 });
-    await setup.write(0, initialAreaBytes(lockspace));
-    await setup.write(RESOURCE_OFFSET, initialAreaBytes(resource));
-    await setup.close();
+    await initialise(path);
 
     const a = await host(path, 1);
     const b = await host(path, 2);
@@ -81,10 +86,7 @@ describe('lockspace and resource shells on an O_DIRECT file', () => {
 
   it('acquires with a plain ballot read when the storage has no room to queue it behind the write', async () => {
     const path = join(dir.path, 'narrow.img');
-    const setup = await DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 1000 });
-    await setup.write(0, initialAreaBytes(lockspace));
-    await setup.write(RESOURCE_OFFSET, initialAreaBytes(resource));
-    await setup.close();
+    await initialise(path);
     const a = await host(path, 1);
     expect(await a.ls.join()).toBe(1);
     // One I/O at a time: the read behind each ballot write cannot be queued, and is read after it.

@@ -1,7 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, constants, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, type CliResult } from './cli.js';
+import { CLI } from './cli.js';
+import { runAsync as runCommandAsync, type TimedResult } from '../../dist/bench/support/run-async.js';
 import { alive, VM_UID, type Cluster, type HelperProcess } from './helper-harness.js';
 
 /**
@@ -13,11 +14,7 @@ import { alive, VM_UID, type Cluster, type HelperProcess } from './helper-harnes
  * every process to kill at the end, also when a test fails.
  */
 
-export interface TimedResult extends CliResult {
-  /** Date.now() just before the command was spawned, and when it exited. */
-  readonly startedAt: number;
-  readonly endedAt: number;
-}
+export type { TimedResult };
 
 /** Runs the built `vmlease` without blocking the event loop. */
 export function vmleaseAsync(args: readonly string[], timeoutMs = 60_000): Promise<TimedResult> {
@@ -26,19 +23,7 @@ export function vmleaseAsync(args: readonly string[], timeoutMs = 60_000): Promi
 
 /** Runs a command without blocking the event loop (the test's timers keep running); SIGKILL after the timeout. */
 export function runAsync(command: string, args: readonly string[], timeoutMs = 60_000): Promise<TimedResult> {
-  const startedAt = Date.now();
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => void (stdout += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => void (stderr += c));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve) => {
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ status: code, stdout, stderr, startedAt, endedAt: Date.now() });
-    });
-  });
+  return runCommandAsync(command, args, timeoutMs);
 }
 
 /** `vmlease ARGS --run-dir` of a helper, async. */
