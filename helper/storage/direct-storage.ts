@@ -407,8 +407,7 @@ export class DirectStorage {
       let waiting = false;
       const nowMs = performance.now();
       for (const [id, p] of this.pending) {
-        // Past its deadline an I/O is its timer's to fail, as when its message and timer are both due.
-        if (p.overdue || nowMs >= p.deadlineAtMs) continue;
+        if (p.overdue) continue;
         const state = Atomics.load(this.control, p.controlIndex);
         if (state === SlotState.done) {
           this.completions.seenSpinning++;
@@ -437,7 +436,8 @@ export class DirectStorage {
       this.arena.release(p.slot);
       p.bufferFreed = true;
     }
-    const where = cancelled ? 'it was still queued behind an unfinished I/O and is cancelled' : 'it is in the kernel and may still land';
+    const finished = !cancelled && Atomics.load(this.control, p.controlIndex) === SlotState.done;
+    const where = cancelled ? 'it was still queued behind an unfinished I/O and is cancelled' : finished ? 'it finished only after its deadline' : 'it is in the kernel and may still land';
     p.reject(new StorageError(StorageErrorCode.ioTimeout, this.path, `${p.op} did not complete within ${this.options.ioTimeoutMs} ms; ${where}`));
   }
 
@@ -480,6 +480,9 @@ export class DirectStorage {
   }
 
   private complete(id: number, p: Pending, bytes: number, early: boolean): void {
+    // Seen finished only after its deadline (the loop was busy, its timer has not run yet): it
+    // failed, as if the timer had run first, whether a spin or the worker's message saw it.
+    if (!p.overdue && performance.now() >= p.deadlineAtMs) this.onDeadline(id);
     this.finish(id, p);
     if (early) this.completedEarly.add(id);
     if (p.overdue) {

@@ -87,6 +87,22 @@ describe('completion seen by spinning', () => {
     await storage.close();
   });
 
+  it('fails an I/O seen finished only past its deadline, before its timer ran', async () => {
+    const storage = await DirectStorage.open(join(dir.path, 'late.img'), { writable: true, create: true, ioTimeoutMs: 20, completionSpinUs: SPIN_US_LIMIT });
+    await storage.write(0, sector(5));
+    // The spin runs once this synchronous code ends; keep the thread busy past the deadline meanwhile,
+    // so the read is done (the worker finished it) and overdue (its timer has not run yet) at once.
+    const read = storage.read(0, 512).then(
+      () => 'resolved',
+      (e: unknown) => (e as StorageError).code,
+    );
+    busyFor(60);
+    expect(await read).toBe('STORAGE_IO_TIMEOUT');
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the worker's message, if it comes last
+    expect(storage.stats).toEqual({ unfinished: 0, overdue: 0, buffersInUse: 0 });
+    await storage.close();
+  });
+
   it('reports a failed I/O with its error while spinning, and goes on', async () => {
     const path = join(dir.path, 'readonly.img');
     const writer = await DirectStorage.open(path, { writable: true, create: true, ioTimeoutMs: 10_000 });
